@@ -1,0 +1,137 @@
+"""Checkpoints: safetensors weights + a JSON sidecar (config, label scale, metrics, sha256).
+
+Loading never unpickles anything: weights come from safetensors, everything else from JSON.
+Every write goes to a temporary file first and is renamed into place, so a killed process
+never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from qfm import __version__
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt or does not fit the model."""
+
+
+def sidecar(path: str | Path) -> Path:
+    """The JSON metadata file beside a ``.safetensors`` file."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".safetensors") + ".json")
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON atomically (sorted keys, indented)."""
+    path = Path(path)
+    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True,
+                                                              default=str) + "\n"))
+    return path
+
+
+def read_json(path: str | Path) -> dict:
+    """Read a JSON file, with a one-line error naming it when missing or broken."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
+                 meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Save tensors as safetensors (atomically) and ``meta`` + sha256 as the JSON sidecar.
+
+    Returns:
+        The metadata written.
+    """
+    path = Path(path)
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _atomic(path, lambda tmp: save_file(flat, tmp))
+    meta = dict(meta or {})
+    meta.update(sha256=sha256(path), qfm_version=__version__, weights=path.name)
+    write_json(meta, sidecar(path))
+    return meta
+
+
+def load_tensors(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """Load safetensors weights and their JSON sidecar.
+
+    Args:
+        path: the ``.safetensors`` file.
+        verify: check the file's sha256 against the sidecar.
+    Returns:
+        (tensors, metadata).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    meta = read_json(sidecar(path)) if sidecar(path).is_file() else {}
+    if verify and meta.get("sha256") and meta["sha256"] != sha256(path):
+        raise CheckpointError(f"{path}: sha256 does not match {sidecar(path).name} "
+                              f"(file changed or truncated)")
+    try:
+        return load_file(str(path)), meta
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+def fit_state(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` into ``module`` strictly; a mismatch is one line saying what differs."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s), e.g. {missing[0]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]}")
+    if shapes:
+        k = shapes[0]
+        problems.append(f"{len(shapes)} shape mismatch(es), e.g. {k}: checkpoint "
+                        f"{tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
+    if problems:
+        raise CheckpointError(f"{where}: does not fit the model: " + "; ".join(problems))
+    module.load_state_dict(state, strict=True)
+
+
+def load_backbone_weights(net: torch.nn.Module, path: str | Path) -> None:
+    """Load an upstream (semantic pre-training) checkpoint into a bare timm backbone."""
+    tensors, meta = load_tensors(path)
+    prefix = meta.get("prefix", "")
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    fit_state(net, state, str(path))

@@ -1,0 +1,167 @@
+"""``qfm`` command line: argument parsing only; each subcommand calls one library function.
+
+Errors the user can fix (bad config key, missing file, corrupt checkpoint) print one line,
+``qfm: error: …``, and exit 2. ``QFM_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+EPILOG = "Docs: book/ (Jupyter Book). Every subcommand reads params.yaml; --set overrides keys."
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE (e.g. train.lr=1e-3)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _config(args):
+    from qfm.config import RunConfig, load_params, override
+
+    params = Path(args.params)
+    cfg = load_params(params) if params.is_file() or args.params != "params.yaml" \
+        else RunConfig()
+    return override(cfg, _parse_set(args.set))
+
+
+def cmd_world(args) -> int:
+    from qfm.data.world import generate
+
+    cfg = _config(args)
+    out = generate(cfg.world, args.out, n_splits=args.splits)
+    print(f"wrote the embedded default to {out}")
+    return 0
+
+
+def cmd_upstream(args) -> int:
+    from qfm import paths
+    from qfm.upstream import pretrain
+
+    cfg = _config(args)
+    out = Path(args.out) if args.out else paths.upstream_checkpoint()
+    meta = pretrain(cfg.model, cfg.upstream, out, seed=cfg.shared.seed,
+                    steps=20 if cfg.shared.smoke else None, device=cfg.train.device)
+    print(f"wrote {out}: held-out accuracy {meta['heldout_accuracy']:.3f} "
+          f"(chance {meta['chance']:.3f}) in {meta['seconds']:.0f}s")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from qfm.engine import fit
+
+    cfg = _config(args)
+    m = fit(cfg, args.run_dir)
+    t = m["test"]
+    print(f"test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f} (best val epoch "
+          f"{m['best_epoch'] + 1}); wrote {Path(args.run_dir) / 'metrics.json'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from qfm.evaluate import evaluate_checkpoint
+
+    cfg = _config(args)
+    metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from qfm.data.check import data_check_main
+
+    return data_check_main(args.dataset, args.root, args.json)
+
+
+def cmd_data_split(args) -> int:
+    from qfm.data.check import data_split_main
+
+    return data_split_main(args.dataset, args.root, args.n, args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="qfm", description="QFM-IQM: no-reference image quality "
+                                "assessment, reproducible.", epilog=EPILOG)
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp):
+        sp.add_argument("--params", default="params.yaml", help="params file (default: "
+                        "params.yaml if present, else built-in defaults)")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a parameter, e.g. --set train.epochs=2 (repeatable)")
+        return sp
+
+    sp = common(sub.add_parser("world", help="generate the embedded default data set"))
+    sp.add_argument("--out", default=None, help="output folder (default: data/world)")
+    sp.add_argument("--splits", type=int, default=3, help="number of seeded content splits")
+    sp.set_defaults(func=cmd_world)
+
+    sp = common(sub.add_parser("upstream", help="pre-train the backbone on the upstream "
+                               "semantic task"))
+    sp.add_argument("--out", default=None, help="checkpoint (default: models/upstream."
+                    "safetensors)")
+    sp.set_defaults(func=cmd_upstream)
+
+    sp = common(sub.add_parser("train", help="train and evaluate one IQA model"))
+    sp.add_argument("--run-dir", required=True, help="folder for state, checkpoint, metrics "
+                    "(rerun the same command to resume)")
+    sp.set_defaults(func=cmd_train)
+
+    sp = common(sub.add_parser("evaluate", help="evaluate a checkpoint on a split"))
+    sp.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
+    sp.add_argument("--part", default="test", choices=["train", "val", "test"])
+    sp.set_defaults(func=cmd_evaluate)
+
+    data = sub.add_parser("data", help="real data sets: check, split")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    sp = dsub.add_parser("check", help="validate a data set tree before training")
+    sp.add_argument("--dataset", required=True, help="data set name, e.g. koniq10k")
+    sp.add_argument("--root", required=True, help="the data set's root folder")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(func=cmd_data_check)
+    sp = dsub.add_parser("split", help="write the seeded splits of a data set")
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--root", required=True)
+    sp.add_argument("--n", type=int, default=10, help="number of random splits")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.set_defaults(func=cmd_data_split)
+    return p
+
+
+def _version() -> str:
+    from qfm import __version__
+
+    return f"qfm {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``qfm`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("qfm: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
+        if os.environ.get("QFM_DEBUG"):
+            raise
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"qfm: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

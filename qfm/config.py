@@ -1,0 +1,252 @@
+"""Typed configuration: one dataclass per component, loaded strictly from ``params.yaml``.
+
+Loading rejects unknown keys and wrong types with a one-line :class:`ConfigError` that names
+the offending key (``train.lr: expected float, got str``). This module imports nothing else of
+``qfm`` so every other module may depend on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing or of the wrong type."""
+
+
+@dataclass
+class SharedConfig:
+    """Settings every stage shares."""
+
+    seed: int = 0  # global seed: world generation, splits, initialisation, sampling
+    data_root: str = "data"  # root of the data sets (QFM_DATA overrides)
+    smoke: bool = False  # tiny slice of data, one short epoch (tests, CI)
+
+
+@dataclass
+class WorldConfig:
+    """The embedded default: contents cut from scikit-image photos, distorted, pseudo-MOS."""
+
+    seed: int = 0  # seeds crop positions, distortion parameters and the splits
+    photos: list[str] = field(default_factory=lambda: [
+        "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+        "immunohistochemistry", "retina", "stereo_motorcycle"])
+    contents_per_photo: int = 15  # pristine crops per photo (half at each scale)
+    size: int = 128  # side of every stored image (pixels)
+    scales: list[float] = field(default_factory=lambda: [1.0, 2.0])  # crop side = size*scale
+    distortions: list[str] = field(default_factory=lambda: [
+        "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "contrast",
+        "saturation", "pixelate"])
+    levels: int = 5  # severity levels per distortion
+    unlabelled_per_content: int = 2  # extra distorted images without MOS (for distillation)
+    split: list[float] = field(default_factory=lambda: [0.70, 0.15, 0.15])  # train/val/test
+
+
+@dataclass
+class ModelConfig:
+    """Backbone → (gate) → attention-panel decoder → score."""
+
+    backbone: str = "resnet10t"  # any timm model name
+    img_size: int = 96  # crop side fed to the backbone
+    weights: str = "none"  # none | upstream | path to a local weights file
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to timm.create_model
+    dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
+    heads: int = 6  # decoder attention heads
+    queries: int = 6  # learned quality queries
+    mlp_ratio: float = 4.0  # decoder FFN width factor
+    dropout: float = 0.0  # decoder dropout
+    gate: bool = False  # adaptive feature selection (QFM-IQM step 1)
+    gate_hidden: float = 0.25  # gate MLP hidden width as a fraction of the channels
+
+
+@dataclass
+class UpstreamConfig:
+    """Upstream semantic pre-training: tell contents apart on pristine crops."""
+
+    steps: int = 600  # optimisation steps
+    batch_size: int = 64  # images per step
+    lr: float = 2e-3  # AdamW peak learning rate (cosine decay)
+    weight_decay: float = 0.05  # AdamW weight decay
+    label: str = "content"  # content (which crop) | photo (which photograph)
+
+
+@dataclass
+class QFMConfig:
+    """Quality-aware matching and adversarial semantic noise (QFM-IQM steps 2-4)."""
+
+    enabled: bool = False  # add L_qfm to the loss
+    tau: float = 0.05  # max |y_i - y_j| for a partner (normalised labels)
+    rho: float = 0.05  # perturbation radius, relative to the feature norm
+    lambda_c: float = 1.0  # weight of the consistency term |h(F+e) - h(F)|
+    lambda_qfm: float = 1.0  # weight of L_qfm in the total loss
+    perturb: str = "sign"  # sign | sam
+    sampler: bool = False  # quality-stratified batches so most anchors find a partner
+
+
+@dataclass
+class DistillConfig:
+    """Distillation that expands the data set (QFM-IQM step 5)."""
+
+    enabled: bool = False  # train a teacher, pseudo-label an expanded set, train a student
+    lambda_kd: float = 0.5  # weight of the distillation term
+    views: int = 2  # extra views of each training image
+    unlabelled: str = ""  # folder of unlabelled images ("" = none; "world" = the default's)
+    teacher_backbone: str = ""  # "" = same as the student
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule and evaluation of one IQA training run."""
+
+    dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
+    split: int = 0  # which seeded split file
+    epochs: int = 30  # passes over the training split
+    batch_size: int = 32  # images per step
+    lr: float = 1e-3  # AdamW peak learning rate
+    weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
+    warmup_epochs: float = 2.0  # linear warm-up length
+    step_epochs: int = 10  # multiply the learning rate by gamma every step_epochs
+    gamma: float = 0.3  # step decay factor
+    clip_grad: float = 5.0  # gradient norm clip (0 = off)
+    amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
+    eval_every: int = 5  # validate every n epochs (and after the last)
+    test_crops: int = 5  # deterministic crops averaged at test time
+    workers: int = 0  # data-loader worker processes
+    cache: bool = True  # keep decoded images in memory (small data sets)
+    max_images: int = 0  # use only the first n images of each split (0 = all; smoke)
+    device: str = "auto"  # auto | cpu | cuda
+    checkpoint_every: int = 1  # save the resumable state every n epochs
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs; the sections of ``params.yaml`` it reads."""
+
+    shared: SharedConfig = field(default_factory=SharedConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    qfm: QFMConfig = field(default_factory=QFMConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` converted to ``tp`` where lossless (int → float), else raise."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return _check(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {tp}, got {type(value).__name__} {value!r}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        (arg,) = get_args(tp) or (Any,)
+        return [_check(v, arg, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected int, got bool {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(
+            f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types.
+
+    Args:
+        cls: a dataclass type.
+        data: mapping of field name → value (missing fields keep their defaults).
+        prefix: dotted key prefix used in error messages.
+    Returns:
+        An instance of ``cls``.
+    """
+    where = prefix or cls.__name__
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{prefix + '.' if prefix else ''}{unknown[0]}: unknown key "
+                          f"(known: {', '.join(sorted(names))})")
+    kwargs = {k: _check(v, hints[k], f"{prefix + '.' if prefix else ''}{k}")
+              for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def override(cfg: Any, dotted: dict[str, Any]) -> Any:
+    """Return a copy of ``cfg`` with ``{"train.lr": 1e-3, ...}`` applied, type-checked."""
+    data = to_dict(cfg)
+    for key, value in dotted.items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"{key}: unknown key")
+            node = node[p]
+        if parts[-1] not in node:
+            raise ConfigError(f"{key}: unknown key")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, JSON-serialisable copy of a config dataclass."""
+    return dataclasses.asdict(cfg)
+
+
+def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) -> RunConfig:
+    """Read ``params.yaml`` into a :class:`RunConfig`.
+
+    Only the sections that are fields of :class:`RunConfig` are read; other top-level sections
+    belong to other stages (figures, book) and are ignored unless named in ``sections``.
+
+    Args:
+        path: the YAML file.
+        sections: if given, raise on any top-level section not in this set nor in RunConfig.
+    Returns:
+        The typed run configuration.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    if sections is not None:
+        extra = sorted(set(raw) - known - set(sections))
+        if extra:
+            raise ConfigError(f"{path}: {extra[0]}: unknown section")
+    try:
+        return from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

@@ -1,0 +1,1 @@
+"""Data: canonical tables, the embedded default world, splits, the torch Dataset."""

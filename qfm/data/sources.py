@@ -1,0 +1,46 @@
+"""Where a training run's images come from: the embedded default or a real data set.
+
+Returns the data set's root folder and its canonical table split into train/val/test, read
+from the split files (never re-drawn at run time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from qfm import paths
+from qfm.data.splits import read_split
+from qfm.data.table import TableError, read_table
+
+
+def load_parts(dataset: str, split: int, data_root: str | None = None,
+               max_images: int = 0) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The root folder and the train/val/test tables of one split.
+
+    Args:
+        dataset: ``world`` or a real data set name (``qfm.data.readers``).
+        split: index of the split file.
+        data_root: configured data root (``QFM_DATA`` wins).
+        max_images: keep a fixed sample of n rows of each part (0 = all); smoke runs.
+    Returns:
+        (root, {"train": df, "val": df, "test": df}).
+    """
+    if dataset == "world":
+        root = paths.world_dir()
+        if not paths.world_table().is_file():
+            raise TableError(f"{paths.world_table()}: the embedded default is missing "
+                             f"(run `qfm world` first)")
+        table = read_table(paths.world_table())
+    else:
+        from qfm.data.readers import read_dataset
+
+        root = paths.dataset_dir(dataset, data_root)
+        table = read_dataset(dataset, root)
+    parts = read_split(paths.split_file(dataset, split), table)
+    if max_images:
+        # a seeded sample, not the first rows: tables are sorted by content
+        parts = {k: v.sample(min(max_images, len(v)), random_state=0).reset_index(drop=True)
+                 for k, v in parts.items()}
+    return root, parts

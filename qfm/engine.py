@@ -1,0 +1,293 @@
+"""The training and evaluation loops: the only module that knows devices, AMP and DDP.
+
+One :func:`train_one_epoch`, one :func:`evaluate`, and :func:`fit`, which runs a whole
+training run: model selection on the **validation** split only, the final numbers on test,
+resumable state after every epoch (kill it and rerun the same command to continue).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm import tqdm
+
+from qfm import paths
+from qfm.checkpoint import load_tensors, read_json, save_tensors, write_json
+from qfm.config import RunConfig, to_dict
+from qfm.data.dataset import IQADataset
+from qfm.data.sources import load_parts
+from qfm.data.transforms import TestTransform, TrainTransform
+from qfm.metrics import correlations
+from qfm.model import IQAModel, build_model
+
+Objective = Callable[[IQAModel, dict], tuple[torch.Tensor, dict]]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy (Python's ``random`` is not used by qfm)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: no decay on norms, biases, position embeddings, CLS token and queries."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        skip = p.ndim <= 1 or any(k in name for k in ("pos_embed", "cls_token", "queries"))
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, step_epochs: int,
+              gamma: float) -> float:
+    """Linear warm-up, then ×gamma every ``step_epochs`` epochs (DEIQT's schedule)."""
+    warm = warmup_epochs * steps_per_epoch
+    if step < warm:
+        return (step + 1) / warm
+    return gamma ** int(step // (step_epochs * steps_per_epoch)) if step_epochs > 0 else 1.0
+
+
+def regression_objective(model: IQAModel, batch: dict) -> tuple[torch.Tensor, dict]:
+    """The baseline loss: SmoothL1 between predicted and normalised quality."""
+    pred = model(batch["image"])
+    loss = F.smooth_l1_loss(pred, batch["mos"])
+    return loss, {"loss": float(loss.detach())}
+
+
+def make_objective(cfg: RunConfig) -> Objective:
+    """The training loss of a run: the baseline's, or QFM-IQM's when ``qfm.enabled``."""
+    if cfg.qfm.enabled:
+        from qfm.matching import QFMObjective
+
+        return QFMObjective(cfg.qfm)
+    return regression_objective
+
+
+def _autocast(device: torch.device, amp: bool):
+    enabled = amp and device.type == "cuda"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
+                    device: torch.device, *, lr_fn: Callable[[int], float], start_step: int,
+                    clip_grad: float = 0.0, amp: bool = True, desc: str = "train") -> dict:
+    """One pass over ``loader``.
+
+    Args:
+        lr_fn: global step → learning-rate factor (applied to each group's ``initial_lr``).
+        start_step: global step at the start of this epoch.
+    Returns:
+        Mean of each logged value, plus ``steps``.
+    """
+    model.train()
+    sums: dict[str, float] = {}
+    step = start_step
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True)
+    for batch in bar:
+        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        for g in optimizer.param_groups:
+            g["lr"] = g["initial_lr"] * lr_fn(step)
+        with _autocast(device, amp):
+            loss, logs = objective(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        optimizer.step()
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + v
+        step += 1
+        bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", refresh=False)
+    n = max(step - start_step, 1)
+    return {**{k: v / n for k, v in sums.items()}, "steps": step - start_step}
+
+
+@torch.no_grad()
+def predict(model: IQAModel, loader, device: torch.device, amp: bool = True,
+            desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and targets over ``loader`` (multi-crop batches are averaged by the model)."""
+    model.eval()
+    preds, targets = [], []
+    for batch in tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True):
+        with _autocast(device, amp):
+            p = model(batch["image"].to(device, non_blocking=True))
+        preds.append(p.float().cpu())
+        targets.append(batch["mos"].float())
+    return torch.cat(preds).numpy(), torch.cat(targets).numpy()
+
+
+def evaluate(model: IQAModel, loader, device: torch.device, amp: bool = True,
+             desc: str = "eval") -> dict:
+    """Correlation metrics of ``model`` on ``loader`` (see :func:`qfm.metrics.correlations`)."""
+    pred, target = predict(model, loader, device, amp, desc)
+    return correlations(pred, target)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Short hash of a run's configuration: resuming with another config is refused."""
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def label_scale(table) -> dict[str, float]:
+    """Affine map from normalised ``mos`` back to the data set's own scale (raw = a + b·mos)."""
+    mos, raw = table["mos"].to_numpy(float), table["raw"].to_numpy(float)
+    ok = np.isfinite(mos) & np.isfinite(raw)
+    if ok.sum() < 2 or np.ptp(mos[ok]) == 0:
+        return {"offset": 0.0, "scale": 1.0}
+    b, a = np.polyfit(mos[ok], raw[ok], 1)
+    return {"offset": float(a), "scale": float(b)}
+
+
+def _loader(ds, batch_size, workers, sampler=None, shuffle=False):
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
+                      num_workers=workers, drop_last=sampler is not None,
+                      persistent_workers=False)
+
+
+def _save_state(run_dir: Path, model, optimizer, best_state, meta: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
+    opt = optimizer.state_dict()
+    for pid, st in opt["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    meta = dict(meta, param_groups=[{k: v for k, v in g.items() if k != "params"}
+                                    for g in opt["param_groups"]])
+    save_tensors(tensors, run_dir / "state.safetensors", meta)
+
+
+def _load_state(run_dir: Path, model, optimizer) -> tuple[dict, dict | None]:
+    tensors, meta = load_tensors(run_dir / "state.safetensors")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+    opt = optimizer.state_dict()
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for g, saved in zip(opt["param_groups"], meta["param_groups"]):
+        g.update({k: v for k, v in saved.items()})
+    optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
+    return meta, best
+
+
+def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
+        objective: Objective | None = None, progress: bool = True) -> dict:
+    """Train, select on validation, test, and write ``metrics.json`` + ``model.safetensors``.
+
+    Args:
+        cfg: the run's configuration.
+        run_dir: folder for the resumable state, the final checkpoint and metrics.
+        upstream: upstream checkpoint (``model.weights == "upstream"``); default the
+            embedded default's.
+        objective: the training loss (default: :func:`make_objective`).
+        progress: show progress bars.
+    Returns:
+        The metrics dictionary written to ``run_dir/metrics.json``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t, s = cfg.train, cfg.shared
+    device = resolve_device(t.device)
+    seed_everything(s.seed)
+    max_images = t.max_images or (48 if s.smoke else 0)
+    epochs = 1 if s.smoke else t.epochs
+    root, parts = load_parts(t.dataset, t.split, s.data_root, max_images)
+    train_ds = IQADataset(parts["train"], root, TrainTransform(cfg.model.img_size), t.cache)
+    val_ds = IQADataset(parts["val"], root, TestTransform(cfg.model.img_size, 1), t.cache)
+    test_ds = IQADataset(parts["test"], root, TestTransform(cfg.model.img_size, t.test_crops),
+                         t.cache)
+    upstream = upstream or (paths.upstream_checkpoint() if cfg.model.weights == "upstream"
+                            else None)
+    model = build_model(cfg.model, upstream).to(device)
+    objective = objective or make_objective(cfg)
+    optimizer = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr)
+    for g in optimizer.param_groups:
+        g["initial_lr"] = t.lr
+    steps_per_epoch = max(len(train_ds) // t.batch_size, 1)
+    lr_fn = lambda step: lr_factor(step, steps_per_epoch, t.warmup_epochs,  # noqa: E731
+                                   t.step_epochs, t.gamma)
+    chash = config_hash(cfg)
+    start_epoch, history, best_state, best = 0, [], None, {"srcc": -math.inf, "epoch": -1}
+    if (run_dir / "state.safetensors").is_file():
+        meta, best_state = _load_state(run_dir, model, optimizer)
+        if meta.get("config_hash") != chash:
+            raise RuntimeError(f"{run_dir}: holds the state of a run with another config "
+                               f"(delete the folder or choose another run directory)")
+        start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
+    t0 = time.perf_counter()
+    for epoch in range(start_epoch, epochs):
+        # Reseed per epoch: shuffling and crops depend only on (seed, epoch), so a resumed
+        # run replays exactly what the uninterrupted run would have done.
+        seed_everything(s.seed * 1000003 + epoch)
+        gen = torch.Generator().manual_seed(s.seed * 1000003 + epoch)
+        sampler = RandomSampler(train_ds, generator=gen)
+        loader = _loader(train_ds, t.batch_size, t.workers, sampler=sampler)
+        te = time.perf_counter()
+        logs = train_one_epoch(model, loader, optimizer, objective, device, lr_fn=lr_fn,
+                               start_step=epoch * steps_per_epoch, clip_grad=t.clip_grad,
+                               amp=t.amp, desc=f"epoch {epoch + 1}/{epochs}")
+        logs.update(epoch=epoch, seconds=time.perf_counter() - te)
+        if (epoch + 1) % t.eval_every == 0 or epoch + 1 == epochs:
+            val = evaluate(model, _loader(val_ds, 64, t.workers), device, t.amp, "val")
+            logs["val"] = val
+            if val["srcc"] > best["srcc"] or best_state is None:
+                best = {"srcc": val["srcc"], "epoch": epoch}
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.append(logs)
+        if (epoch + 1) % t.checkpoint_every == 0 or epoch + 1 == epochs:
+            _save_state(run_dir, model, optimizer, best_state,
+                        {"epoch": epoch, "history": history, "best": best,
+                         "config_hash": chash})
+        if progress:
+            v = logs.get("val", {}).get("srcc")
+            print(f"epoch {epoch + 1}/{epochs} loss {logs.get('loss', float('nan')):.4f} "
+                  f"{logs['seconds']:.1f}s" + (f" val srcc {v:.4f}" if v is not None else ""),
+                  flush=True)
+    train_seconds = time.perf_counter() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    test_loader = _loader(test_ds, 32, t.workers)
+    pred, target = predict(model, test_loader, device, t.amp, "test")
+    test = correlations(pred, target)
+    per_type = {}
+    for kind, idx in parts["test"].groupby("distortion").indices.items():
+        if kind:
+            per_type[kind] = correlations(pred[idx], target[idx], logistic=False)["srcc"]
+    metrics = {"test": test, "val": {"srcc": best["srcc"]}, "best_epoch": best["epoch"],
+               "epochs": epochs, "train_seconds": train_seconds,
+               "images": {k: len(v) for k, v in parts.items()},
+               "test_srcc_by_distortion": per_type, "history": history,
+               "config_hash": chash}
+    meta = {"config": to_dict(cfg), "dataset": t.dataset, "split": t.split,
+            "label_scale": label_scale(parts["train"]),
+            "metrics": {k: metrics[k] for k in ("test", "val", "best_epoch")}}
+    save_tensors(model.state_dict(), run_dir / "model.safetensors", meta)
+    write_json(metrics, run_dir / "metrics.json")
+    return metrics
+
+
+def load_metrics(run_dir: str | Path) -> dict:
+    """Read a run's ``metrics.json``."""
+    return read_json(Path(run_dir) / "metrics.json")

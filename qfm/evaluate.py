@@ -1,0 +1,41 @@
+"""Evaluate a saved checkpoint on one part of a split (the ``qfm evaluate`` command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from qfm.checkpoint import fit_state, load_tensors
+from qfm.config import ModelConfig, RunConfig, from_dict
+from qfm.data.dataset import IQADataset
+from qfm.data.sources import load_parts
+from qfm.data.transforms import TestTransform
+from qfm.engine import evaluate, resolve_device
+from qfm.model import build_model
+
+
+def load_model(path: str | Path, device: str = "auto"):
+    """Rebuild the model a checkpoint was trained as, and load its weights.
+
+    Returns:
+        (model in eval mode on the device, metadata).
+    """
+    tensors, meta = load_tensors(path)
+    if "config" not in meta:
+        raise ValueError(f"{path}: no JSON sidecar with the model config beside it")
+    mcfg = from_dict(ModelConfig, {**meta["config"]["model"], "weights": "none"}, "model")
+    model = build_model(mcfg)
+    fit_state(model, tensors, str(path))
+    return model.to(resolve_device(device)).eval(), meta
+
+
+def evaluate_checkpoint(path: str | Path, cfg: RunConfig, part: str = "test") -> dict:
+    """Metrics of checkpoint ``path`` on ``part`` of the split that ``cfg.train`` names."""
+    model, meta = load_model(path, cfg.train.device)
+    t = cfg.train
+    root, parts = load_parts(t.dataset, t.split, cfg.shared.data_root, t.max_images)
+    size = meta["config"]["model"]["img_size"]
+    ds = IQADataset(parts[part], root, TestTransform(size, t.test_crops))
+    dev = next(model.parameters()).device
+    return evaluate(model, DataLoader(ds, batch_size=32, num_workers=t.workers), dev, t.amp)
