@@ -58,7 +58,7 @@ def grid_positions(length: int, size: int, n: int) -> list[int]:
     return [round(i * (length - size) / (n - 1)) for i in range(n)]
 
 
-def test_boxes(w: int, h: int, size: int, n: int) -> list[tuple[int, int]]:
+def eval_boxes(w: int, h: int, size: int, n: int) -> list[tuple[int, int]]:
     """Top-left corners of ``n`` deterministic crops: the centre, then a regular grid."""
     boxes = [((w - size) // 2, (h - size) // 2)]
     if n > 1:
@@ -91,6 +91,8 @@ class TrainTransform:
 class TestTransform:
     """``n`` deterministic crops → tensor (n, 3, size, size)."""
 
+    __test__ = False  # not a pytest class
+
     def __init__(self, size: int, n: int = 5):
         self.size, self.n = size, n
 
@@ -99,4 +101,4 @@ class TestTransform:
         w, h = im.size
         t = to_tensor(im)
         return torch.stack([t[:, y:y + self.size, x:x + self.size]
-                            for x, y in test_boxes(w, h, self.size, self.n)])
+                            for x, y in eval_boxes(w, h, self.size, self.n)])

@@ -120,8 +120,9 @@ def distort(img: np.ndarray, kind: str, strength: float, rng: np.random.Generato
 def pseudo_mos(ref: np.ndarray, img: np.ndarray) -> float:
     """Full-reference pseudo-MOS on 0-100 (higher = better); see the module docstring."""
     ssim = structural_similarity(ref, img, channel_axis=2, data_range=255)
+    if np.array_equal(ref, img):  # identical: PSNR is infinite
+        return float(100.0 * (0.6 * ssim + 0.4))
     psnr = peak_signal_noise_ratio(ref, img, data_range=255)
-    psnr = 100.0 if not np.isfinite(psnr) else psnr
     return float(100.0 * (0.6 * ssim + 0.4 * np.clip((psnr - 12.0) / 30.0, 0.0, 1.0)))
 
 
