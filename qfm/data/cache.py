@@ -1,0 +1,126 @@
+"""Preprocessing: resized copies of the large authentic sets, written once to a cache folder.
+
+SPAQ photos (up to 4000 px) are resized so that the short side is 512, KonIQ to 512x384 — the
+resolutions the published numbers use, and the main thing users of SPAQ ask about. Copies are
+saved as PNG by default, so the resize is the only change to the pixels (re-encoding as JPEG
+would add compression artefacts to a quality data set). EXIF orientation is not applied: the
+reference implementations read the stored pixel layout.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from qfm import paths
+from qfm.data.facts import FACTS, canonical_name
+from qfm.data.label_io import DataError
+from qfm.data.table import write_csv_atomic
+
+_FORMATS = {"png": ("PNG", ".png", {}), "jpg": ("JPEG", ".jpg", {"quality": 95})}
+
+
+def cache_dir(name: str, configured: str | None = None) -> Path:
+    """Default cache folder of a data set: ``<data root>/cache/<dataset>``."""
+    return paths.data_root(configured) / "cache" / canonical_name(name)
+
+
+def needs_cache(name: str) -> bool:
+    """Whether the protocol resizes this data set before training."""
+    f = FACTS[canonical_name(name)]
+    return bool(f.short_side or f.size)
+
+
+def target_size(name: str, width: int, height: int) -> tuple[int, int]:
+    """The (width, height) an image of this data set is resized to.
+
+    Args:
+        name: data-set name.
+        width, height: the original size.
+    Returns:
+        The size after preprocessing (unchanged when the set has none).
+    """
+    f = FACTS[canonical_name(name)]
+    if f.size:
+        return f.size
+    if f.short_side:
+        s = f.short_side / min(width, height)
+        return max(1, round(width * s)), max(1, round(height * s))
+    return width, height
+
+
+def _cached_ok(path: Path, size: tuple[int, int]) -> bool:
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size == size
+    except Exception:  # absent or half-written file: rebuild it
+        return False
+
+
+def _resize_one(name: str, src: Path, dst: Path, fmt: str) -> str:
+    """Write one resized copy atomically; returns '' or the reason it failed."""
+    kind, _, opts = _FORMATS[fmt]
+    try:
+        with Image.open(src) as im:
+            size = target_size(name, *im.size)
+            if _cached_ok(dst, size):
+                return ""
+            im = im.convert("RGB")
+            if im.size != size:
+                im = im.resize(size, Image.Resampling.BICUBIC)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                im.save(fh, format=kind, **opts)
+            os.replace(tmp, dst)  # a kill never leaves a half image under the final name
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except Exception as e:
+        return f"{src}: {type(e).__name__}: {e}"
+    return ""
+
+
+def build_cache(name: str, table: pd.DataFrame, root: str | Path, out: str | Path | None = None,
+                *, fmt: str = "png", workers: int = 8) -> pd.DataFrame:
+    """Write resized copies of a data set's images and return a table pointing at them.
+
+    Files already in the cache at the right size are skipped, so an interrupted run resumes.
+
+    Args:
+        name: data-set name (SPAQ and KonIQ-10k have a resize; others raise).
+        table: its canonical table (images relative to ``root``).
+        root: the data set's folder.
+        out: cache folder (default :func:`cache_dir`); also receives ``table.csv``.
+        fmt: ``png`` (lossless, default) or ``jpg`` (quality 95).
+        workers: threads.
+    Returns:
+        A copy of ``table`` whose ``image`` paths are relative to ``out``.
+    Raises:
+        DataError: no resize defined for the set, or some images could not be converted.
+    """
+    key = canonical_name(name)
+    if not needs_cache(key):
+        raise DataError(f"{key}: the protocol defines no resize for this data set")
+    if fmt not in _FORMATS:
+        raise DataError(f"unknown cache format {fmt!r} (png or jpg)")
+    root = Path(root)
+    out = Path(out) if out is not None else cache_dir(key)
+    suffix = _FORMATS[fmt][1]
+    new = [str(Path(im).with_suffix(suffix).as_posix()) for im in table["image"]]
+    jobs = [(root / im, out / rel) for im, rel in zip(table["image"], new)]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        failed = [w for w in pool.map(lambda j: _resize_one(key, j[0], j[1], fmt), jobs) if w]
+    if failed:
+        raise DataError(f"{key}: {len(failed)} image(s) could not be cached, first: {failed[0]} "
+                        f"(run `qfm data check`)")
+    cached = table.copy()
+    cached["image"] = new
+    write_csv_atomic(cached, out / "table.csv")
+    return cached
