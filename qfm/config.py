@@ -104,7 +104,7 @@ class TrainConfig:
     """Optimisation, schedule and evaluation of one IQA training run."""
 
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
-    split: int = 0  # which seeded split file
+    split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
     epochs: int = 30  # passes over the training split
     batch_size: int = 32  # images per step
     lr: float = 1e-3  # AdamW peak learning rate

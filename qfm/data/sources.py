@@ -21,7 +21,7 @@ def load_parts(dataset: str, split: int, data_root: str | None = None,
 
     Args:
         dataset: ``world`` or a real data set name (``qfm.data.readers``).
-        split: index of the split file.
+        split: index of the split file; -1 = the official split (real data sets).
         data_root: configured data root (``QFM_DATA`` wins).
         max_images: keep a fixed sample of n rows of each part (0 = all); smoke runs.
     Returns:
@@ -33,12 +33,18 @@ def load_parts(dataset: str, split: int, data_root: str | None = None,
             raise TableError(f"{paths.world_table()}: the embedded default is missing "
                              f"(run `qfm world` first)")
         table = read_table(paths.world_table())
+        split_path = paths.split_file(dataset, split)
     else:
+        from qfm.data.facts import canonical_name
+        from qfm.data.protocol_splits import split_path as protocol_split_path
         from qfm.data.readers import read_dataset
 
+        dataset = canonical_name(dataset)
         root = paths.dataset_dir(dataset, data_root)
         table = read_dataset(dataset, root)
-    parts = read_split(paths.split_file(dataset, split), table)
+        # split -1 = the data set's official split (KonIQ-10k, FLIVE)
+        split_path = protocol_split_path(dataset, "official" if split < 0 else str(split))
+    parts = read_split(split_path, table)
     if max_images:
         # a seeded sample, not the first rows: tables are sorted by content
         parts = {k: v.sample(min(max_images, len(v)), random_state=0).reset_index(drop=True)
