@@ -3,6 +3,13 @@
 One :func:`train_one_epoch`, one :func:`evaluate`, and :func:`fit`, which runs a whole
 training run: model selection on the **validation** split only, the final numbers on test,
 resumable state after every epoch (kill it and rerun the same command to continue).
+
+Distributed: under ``torchrun --nproc_per_node=N`` :func:`fit` trains data-parallel (NCCL on
+GPU, gloo on CPU). Every rank draws the same seeded global batches and takes its slice of
+each; gradients are averaged over ranks after ``backward`` (:func:`sync_gradients` — like DDP,
+but for any objective, including ones that call ``model.features/select/head`` directly);
+evaluation is sharded and the predictions gathered; only rank 0 writes files. A random crop is
+seeded by (seed, epoch, image), so one process and N processes see the same crops.
 """
 
 from __future__ import annotations
@@ -10,18 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.checkpoint import load_tensors, read_json, save_tensors, write_json
+from qfm.checkpoint import load_state, read_json, save_state, save_tensors, write_json
 from qfm.config import RunConfig, to_dict
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
@@ -87,21 +96,153 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+@torch.no_grad()
+def infer(model: IQAModel, images: torch.Tensor, device: torch.device,
+          amp: bool = True) -> torch.Tensor:
+    """Scores of one batch: images (B, 3, H, W) or (B, K, 3, H, W) → (B,) float32 on CPU."""
+    model.eval()
+    with _autocast(device, amp):
+        return model(images.to(device, non_blocking=True)).float().cpu()
+
+
+# --- data-parallel training (torchrun) ----------------------------------------------------
+
+def init_distributed(device_name: str = "auto") -> tuple[torch.device, int, int, bool]:
+    """Join torchrun's process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on CPU).
+
+    Returns:
+        (device — ``cuda:LOCAL_RANK`` under torchrun on GPU, rank, world size, whether this
+        call created the group and should destroy it).
+    """
+    device = resolve_device(device_name)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 and not dist.is_initialized():
+        return device, 0, 1, False
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, dist.get_rank(), dist.get_world_size(), created
+
+
+def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients over ranks in place (no-op for one process).
+
+    A parameter without a gradient on every rank keeps none (AdamW then skips it, as it
+    would in one process); one with a gradient on some ranks gets zeros on the others.
+    """
+    if world <= 1 or not params:
+        return
+    dev = params[0].device
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.uint8, device=dev)
+    dist.all_reduce(has, op=dist.ReduceOp.MAX)
+    grads = []
+    for p, h in zip(params, has.tolist()):
+        if h:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+    for dtype in {g.dtype for g in grads}:  # one bucket per dtype
+        group = [g for g in grads if g.dtype == dtype]
+        flat = torch.cat([g.reshape(-1) for g in group])
+        dist.all_reduce(flat)
+        flat /= world
+        for g, part in zip(group, flat.split([g.numel() for g in group])):
+            g.copy_(part.view_as(g))
+
+
+def sync_model(model: torch.nn.Module, world: int, average_buffers: bool = False) -> None:
+    """Make every rank hold rank 0's parameters and buffers, or with ``average_buffers``
+    the mean of each floating buffer (BatchNorm statistics, computed per rank)."""
+    if world <= 1:
+        return
+    for t in model.state_dict().values():
+        if average_buffers and t.is_floating_point():
+            dist.all_reduce(t)
+            t /= world
+        elif not average_buffers:
+            dist.broadcast(t, 0)
+
+
+def _mean_over_ranks(logs: dict, world: int) -> dict:
+    if world <= 1 or not logs:
+        return logs
+    keys = sorted(logs)
+    vals = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        vals = vals.cuda()
+    dist.all_reduce(vals)
+    return dict(zip(keys, (vals / world).tolist()))
+
+
+class SeededItems(Dataset):
+    """Seed torch's RNG per item from (epoch seed, index): an image's random crop depends on
+    the run's seed, the epoch and the image only — not on the worker, the rank or the batch."""
+
+    def __init__(self, ds: Dataset, seed: int):
+        self.ds, self.seed = ds, seed
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + int(i)) % (2 ** 63))
+            return self.ds[i]
+
+
+def shard_batches(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This rank's contiguous slice of each global batch (sizes must divide by ``world``)."""
+    out = []
+    for b in batches:
+        if len(b) % world:
+            raise ValueError(f"train.batch_size: batch of {len(b)} does not divide by "
+                             f"{world} processes")
+        k = len(b) // world
+        out.append(list(b[rank * k:(rank + 1) * k]))
+    return out
+
+
+def predict_all(model: IQAModel, ds: Dataset, device: torch.device, *, batch_size: int = 32,
+                workers: int = 0, amp: bool = True, desc: str = "eval", rank: int = 0,
+                world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict` over all of ``ds``, sharded over ranks and gathered (same order)."""
+    if world <= 1:
+        return predict(model, _loader(ds, batch_size, workers), device, amp, desc)
+    idx = list(range(rank, len(ds), world))
+    p = t = np.zeros(0, np.float32)
+    if idx:
+        p, t = predict(model, _loader(Subset(ds, idx), batch_size, workers), device, amp, desc)
+    parts: list = [None] * world
+    dist.all_gather_object(parts, (idx, p, t))
+    pred, target = np.zeros(len(ds), np.float32), np.zeros(len(ds), np.float32)
+    for i, pp, tt in parts:
+        pred[i], target[i] = pp, tt
+    return pred, target
+
+
 def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
                     device: torch.device, *, lr_fn: Callable[[int], float], start_step: int,
-                    clip_grad: float = 0.0, amp: bool = True, desc: str = "train") -> dict:
+                    clip_grad: float = 0.0, amp: bool = True, desc: str = "train",
+                    world: int = 1, progress: bool = True) -> dict:
     """One pass over ``loader``.
 
     Args:
         lr_fn: global step → learning-rate factor (applied to each group's ``initial_lr``).
         start_step: global step at the start of this epoch.
+        world: processes training together (gradients are averaged over them).
+        progress: show a progress bar.
     Returns:
-        Mean of each logged value, plus ``steps``.
+        Mean of each logged value (over steps and ranks), plus ``steps``.
     """
     model.train()
     sums: dict[str, float] = {}
     step = start_step
-    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True,
+               disable=not progress)
     for batch in bar:
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
@@ -111,6 +252,7 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
             loss, logs = objective(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        sync_gradients(params, world)  # before clipping: clip the global gradient
         if clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
@@ -119,7 +261,8 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
         step += 1
         bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", refresh=False)
     n = max(step - start_step, 1)
-    return {**{k: v / n for k, v in sums.items()}, "steps": step - start_step}
+    means = _mean_over_ranks({k: v / n for k, v in sums.items()}, world)
+    return {**means, "steps": step - start_step}
 
 
 @torch.no_grad()
@@ -173,11 +316,14 @@ def _save_state(run_dir: Path, model, optimizer, best_state, meta: dict) -> None
             tensors[f"opt.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     meta = dict(meta, param_groups=[{k: v for k, v in g.items() if k != "params"}
                                     for g in opt["param_groups"]])
-    save_tensors(tensors, run_dir / "state.safetensors", meta)
+    save_state(tensors, run_dir / "state.safetensors", meta)  # one file, one atomic rename
 
 
-def _load_state(run_dir: Path, model, optimizer) -> tuple[dict, dict | None]:
-    tensors, meta = load_tensors(run_dir / "state.safetensors")
+def _load_state(run_dir: Path, model, optimizer, config_hash: str) -> tuple[dict, dict | None]:
+    tensors, meta = load_state(run_dir / "state.safetensors")
+    if meta.get("config_hash") != config_hash:
+        raise RuntimeError(f"{run_dir}: holds the state of a run with another config "
+                           f"(delete the folder or choose another run directory)")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
     opt = optimizer.state_dict()
@@ -193,7 +339,8 @@ def _load_state(run_dir: Path, model, optimizer) -> tuple[dict, dict | None]:
 
 
 def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
-        objective: Objective | None = None, progress: bool = True) -> dict:
+        objective: Objective | None = None, progress: bool = True,
+        extra_train: Dataset | None = None) -> dict:
     """Train, select on validation, test, and write ``metrics.json`` + ``model.safetensors``.
 
     Args:
@@ -203,18 +350,33 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
             embedded default's.
         objective: the training loss (default: :func:`make_objective`).
         progress: show progress bars.
+        extra_train: more training samples appended to the train split (distillation's
+            pseudo-labelled set, see :mod:`qfm.distill`); same item keys as IQADataset.
     Returns:
         The metrics dictionary written to ``run_dir/metrics.json``.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     t, s = cfg.train, cfg.shared
-    device = resolve_device(t.device)
+    device, rank, world, own_group = init_distributed(t.device)
+    try:
+        return _fit(cfg, run_dir, upstream, objective, progress and rank == 0, extra_train,
+                    device, rank, world)
+    finally:
+        if own_group:
+            dist.destroy_process_group()
+
+
+def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank, world):
+    t, s = cfg.train, cfg.shared
+    if rank == 0:  # only rank 0 writes files
+        run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(s.seed)
     max_images = t.max_images or (48 if s.smoke else 0)
     epochs = 1 if s.smoke else t.epochs
     root, parts = load_parts(t.dataset, t.split, s.data_root, max_images)
     train_ds = IQADataset(parts["train"], root, TrainTransform(cfg.model.img_size), t.cache)
+    if extra_train is not None:
+        train_ds = ConcatDataset([train_ds, extra_train])
     val_ds = IQADataset(parts["val"], root, TestTransform(cfg.model.img_size, 1), t.cache)
     test_ds = IQADataset(parts["test"], root, TestTransform(cfg.model.img_size, t.test_crops),
                          t.cache)
@@ -230,27 +392,40 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
                                    t.step_epochs, t.gamma)
     chash = config_hash(cfg)
     start_epoch, history, best_state, best = 0, [], None, {"srcc": -math.inf, "epoch": -1}
-    if (run_dir / "state.safetensors").is_file():
-        meta, best_state = _load_state(run_dir, model, optimizer)
-        if meta.get("config_hash") != chash:
-            raise RuntimeError(f"{run_dir}: holds the state of a run with another config "
-                               f"(delete the folder or choose another run directory)")
+    if (run_dir / "state.safetensors").is_file():  # resume (all ranks read rank 0's file)
+        meta, best_state = _load_state(run_dir, model, optimizer, chash)
         start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
+    sync_model(model, world)  # every rank starts from rank 0's weights
     t0 = time.perf_counter()
     for epoch in range(start_epoch, epochs):
-        # Reseed per epoch: shuffling and crops depend only on (seed, epoch), so a resumed
-        # run replays exactly what the uninterrupted run would have done.
-        seed_everything(s.seed * 1000003 + epoch)
-        gen = torch.Generator().manual_seed(s.seed * 1000003 + epoch)
-        sampler = RandomSampler(train_ds, generator=gen)
-        loader = _loader(train_ds, t.batch_size, t.workers, sampler=sampler)
+        # Reseed per epoch: batches depend only on (seed, epoch) and each crop on (seed,
+        # epoch, image), so a resumed run replays exactly what the uninterrupted run did.
+        epoch_seed = s.seed * 1000003 + epoch
+        seed_everything(epoch_seed)
+        gen = torch.Generator().manual_seed(epoch_seed)
+        if cfg.qfm.sampler:  # quality-stratified batches (QFM-IQM step 2)
+            from qfm.data.sampler import QualityStratifiedSampler, labels_of
+
+            batches = list(QualityStratifiedSampler(labels_of(train_ds), t.batch_size,
+                                                    cfg.qfm.tau, generator=gen))
+        else:
+            perm = torch.randperm(len(train_ds), generator=gen).tolist()
+            batches = [perm[i * t.batch_size:(i + 1) * t.batch_size]
+                       for i in range(len(train_ds) // t.batch_size)]
+        loader = DataLoader(SeededItems(train_ds, epoch_seed), num_workers=t.workers,
+                            batch_sampler=shard_batches(batches, rank, world))
         te = time.perf_counter()
         logs = train_one_epoch(model, loader, optimizer, objective, device, lr_fn=lr_fn,
                                start_step=epoch * steps_per_epoch, clip_grad=t.clip_grad,
-                               amp=t.amp, desc=f"epoch {epoch + 1}/{epochs}")
+                               amp=t.amp, desc=f"epoch {epoch + 1}/{epochs}", world=world,
+                               progress=progress)
+        sync_model(model, world, average_buffers=True)  # BatchNorm statistics
         logs.update(epoch=epoch, seconds=time.perf_counter() - te)
         if (epoch + 1) % t.eval_every == 0 or epoch + 1 == epochs:
-            val = evaluate(model, _loader(val_ds, 64, t.workers), device, t.amp, "val")
+            pred, target = predict_all(model, val_ds, device, batch_size=64,
+                                       workers=t.workers, amp=t.amp, desc="val", rank=rank,
+                                       world=world)
+            val = correlations(pred, target)
             logs["val"] = val
             if val["srcc"] > best["srcc"] or best_state is None:
                 best = {"srcc": val["srcc"], "epoch": epoch}
