@@ -62,10 +62,39 @@ def cmd_train(args) -> int:
     from qfm.engine import fit
 
     cfg = _config(args)
-    m = fit(cfg, args.run_dir)
+    if cfg.distill.enabled:  # teacher → pseudo-labels → student (same as `qfm distill`)
+        from qfm.distill_run import run_distill
+
+        m = run_distill(cfg, args.run_dir)
+    else:
+        m = fit(cfg, args.run_dir)
     t = m["test"]
     print(f"test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f} (best val epoch "
           f"{m['best_epoch'] + 1}); wrote {Path(args.run_dir) / 'metrics.json'}")
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from qfm.config import override
+    from qfm.distill_run import run_distill
+
+    cfg = override(_config(args), {"distill.enabled": True})
+    m = run_distill(cfg, args.run_dir)
+    t, tt = m["test"], m["teacher"]["test"]
+    print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
+          f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote {Path(args.run_dir) / 'metrics.json'}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from qfm.analysis import analyze
+
+    cfg = _config(args)
+    r = analyze(cfg, args.out, checkpoint=args.checkpoint, upstream=args.upstream,
+                part=args.part)
+    shares = ", ".join(f"{k} {v:.3f}" for k, v in r["share"].items())
+    print(f"share of the 10% closest pairs with |dq| > 0.2: {shares} (all pairs: "
+          f"{r['base_rate']:.3f}); wrote {Path(args.out) / 'semantic_noise.json'}")
     return 0
 
 
@@ -124,6 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
     sp.add_argument("--part", default="test", choices=["train", "val", "test"])
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = common(sub.add_parser("distill", help="QFM-IQM distillation: teacher, pseudo-labels "
+                               "of an expanded set, student"))
+    sp.add_argument("--run-dir", required=True, help="student folder; teacher/ and expanded/ "
+                    "go inside (rerun the same command to resume)")
+    sp.set_defaults(func=cmd_distill)
+
+    sp = common(sub.add_parser("analyze", help="semantic-noise observation: feature distance "
+                               "vs quality gap of every pair"))
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a trained model (.safetensors)")
+    src.add_argument("--upstream", help="a raw upstream backbone (.safetensors)")
+    sp.add_argument("--part", default="test", choices=["train", "val", "test"])
+    sp.add_argument("--out", required=True, help="folder for semantic_noise.json/.png")
+    sp.set_defaults(func=cmd_analyze)
 
     data = sub.add_parser("data", help="real data sets: check, split")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")

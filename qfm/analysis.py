@@ -1,0 +1,150 @@
+"""The semantic-noise observation, reproduced as a tool (``qfm analyze``).
+
+For a trained checkpoint or the raw upstream backbone and one part of a split: the pooled
+features of every image (one deterministic centre crop), every pair's cosine feature distance
+against its gap in normalised quality, a hexbin figure, and the **share of the 10 % closest
+pairs whose quality gap exceeds 0.2**. Close features with far-apart quality are what the paper
+calls semantic noise; QFM-IQM should lower that share against the baseline.
+
+Features are pooled as in :mod:`qfm.matching` (mean over tokens). For a checkpoint two sets
+are reported: ``upstream`` (F, the backbone's tokens) and ``selected`` (F̃ = g ⊙ F, what the
+head reads; equal to F without a gate). The raw upstream backbone only has F.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from qfm.checkpoint import load_tensors, sha256, write_json
+from qfm.config import RunConfig, from_dict, to_dict
+
+
+def pair_arrays(feats: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distance and |Δ quality| of every unordered pair.
+
+    Args:
+        feats: pooled features (N, C).
+        quality: normalised quality (N,).
+    Returns:
+        (distance (P,), gap (P,)) with P = N(N−1)/2, pairs in ``np.triu_indices`` order.
+    """
+    f = np.asarray(feats, dtype=np.float64)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    q = np.asarray(quality, dtype=np.float64)
+    i, j = np.triu_indices(len(f), k=1)
+    dist = 1.0 - np.einsum("pc,pc->p", f[i], f[j])
+    return dist, np.abs(q[i] - q[j])
+
+
+def noise_share(dist: np.ndarray, gap: np.ndarray, closest: float = 0.1,
+                threshold: float = 0.2) -> tuple[float, float]:
+    """Share of the ``closest`` fraction of pairs (smallest distance) with gap > ``threshold``.
+
+    Returns:
+        (share, the distance cut-off of the closest pairs). Ties at the cut-off are broken by
+        a stable sort, so exactly ceil(closest·P) pairs are counted.
+    """
+    if len(dist) == 0:
+        return math.nan, math.nan
+    k = max(1, math.ceil(closest * len(dist)))
+    order = np.argsort(dist, kind="stable")[:k]
+    return float(np.mean(gap[order] > threshold)), float(dist[order[-1]])
+
+
+@torch.no_grad()
+def pooled_features(model, loader, device) -> dict[str, np.ndarray]:
+    """Pooled F (and F̃ when ``model`` is an IQAModel) of every image in ``loader``.
+
+    Args:
+        model: an :class:`~qfm.model.IQAModel` or a bare :class:`~qfm.model.Backbone`.
+        loader: batches with ``image`` (B, 1, 3, H, W) or (B, 3, H, W).
+    Returns:
+        ``{"upstream": (N, C)}`` plus ``"selected"`` for an IQAModel.
+    """
+    model.eval()
+    out: dict[str, list] = {"upstream": [], "selected": []}
+    for batch in loader:
+        x = batch["image"].to(device)
+        x = x[:, 0] if x.ndim == 5 else x  # the centre crop
+        if hasattr(model, "features"):
+            tokens = model.features(x)
+            out["selected"].append(model.select(tokens).mean(1).float().cpu())
+        else:
+            tokens = model(x)
+        out["upstream"].append(tokens.mean(1).float().cpu())
+    return {k: torch.cat(v).numpy() for k, v in out.items() if v}
+
+
+def _load(cfg: RunConfig, checkpoint, upstream, device):
+    from qfm.model import Backbone, create_backbone
+
+    if (checkpoint is None) == (upstream is None):
+        raise ValueError("analyze: give exactly one of a checkpoint or an upstream backbone")
+    if checkpoint is not None:
+        from qfm.evaluate import load_model
+
+        model, meta = load_model(checkpoint, str(device))
+        return model, int(meta["config"]["model"]["img_size"]), "checkpoint", Path(checkpoint)
+    _, meta = load_tensors(upstream)
+    mcfg = from_dict(type(cfg.model), {**to_dict(cfg.model), "weights": "upstream",
+                                       "backbone": meta.get("backbone", cfg.model.backbone),
+                                       "img_size": meta.get("img_size", cfg.model.img_size)})
+    net = Backbone(create_backbone(mcfg, upstream)).to(device)
+    return net.eval(), mcfg.img_size, "upstream", Path(upstream)
+
+
+def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None = None,
+            upstream: str | Path | None = None, part: str = "test", closest: float = 0.1,
+            threshold: float = 0.2) -> dict:
+    """Run the observation and write ``semantic_noise.json`` and ``semantic_noise.png``.
+
+    Args:
+        cfg: which data set and split (``train.dataset``, ``train.split``), device.
+        out_dir: output folder.
+        checkpoint: a trained model (:func:`qfm.evaluate.load_model`), or
+        upstream: the raw upstream backbone (``models/upstream.safetensors``).
+        part: train | val | test.
+        closest: fraction of the closest pairs examined.
+        threshold: quality gap (normalised scale) that counts as "very different".
+    Returns:
+        The JSON written: shares per feature set, the base rate over all pairs, sizes.
+    """
+    from qfm.data.dataset import IQADataset
+    from qfm.data.sources import load_parts
+    from qfm.data.transforms import TestTransform
+    from qfm.engine import resolve_device
+    from qfm.plots import semantic_noise_figure
+
+    t = cfg.train
+    device = resolve_device(t.device)
+    model, size, kind, path = _load(cfg, checkpoint, upstream, device)
+    root, parts = load_parts(t.dataset, t.split, cfg.shared.data_root, t.max_images)
+    table = parts[part]
+    ds = IQADataset(table, root, TestTransform(size, 1))
+    feats = pooled_features(model, DataLoader(ds, batch_size=64, num_workers=t.workers),
+                            device)
+    quality = table["mos"].to_numpy(float)
+    result = {"source": kind, "path": path.name, "sha256": sha256(path), "dataset": t.dataset,
+              "split": t.split, "part": part, "images": len(table), "closest": closest,
+              "threshold": threshold, "share": {}, "cutoff": {}}
+    figure_key = "selected" if "selected" in feats else "upstream"
+    for name, f in feats.items():
+        dist, gap = pair_arrays(f, quality)
+        share, cut = noise_share(dist, gap, closest, threshold)
+        result["share"][name], result["cutoff"][name] = share, cut
+        if name == figure_key:
+            result["pairs"] = len(dist)
+            result["base_rate"] = float(np.mean(gap > threshold))  # over all pairs
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            semantic_noise_figure(dist, gap, cut, threshold, share, out / "semantic_noise.png",
+                                  title=f"{kind} {path.name} · {t.dataset} {part} "
+                                        f"({name} features)")
+    result["share_figure"] = figure_key
+    write_json(result, Path(out_dir) / "semantic_noise.json")
+    return result

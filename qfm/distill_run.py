@@ -1,0 +1,156 @@
+"""The distillation driver (``qfm distill``, or ``qfm train`` with ``distill.enabled``).
+
+1. **Teacher**: :func:`qfm.engine.fit` on the labelled train split (``run_dir/teacher``),
+   optionally with another backbone (``distill.teacher_backbone``).
+2. **Expanded set** (``run_dir/expanded``): ``distill.views`` new views of every train image
+   (:func:`qfm.distill.make_view`) and, with ``distill.unlabelled``, unlabelled images — for
+   the embedded default (``"world"``) the rows of ``unlabelled.csv`` whose content is in the
+   train split. The teacher scores them; ``pseudo_labels.csv`` is written atomically with the
+   teacher checkpoint's sha256 in ``pseudo_labels.json``. No sample may come from val/test
+   (:func:`qfm.distill.check_no_leak`, a hard error).
+3. **Student**: :func:`qfm.engine.fit` on labels + pseudo-labels with
+   :class:`qfm.distill.DistillObjective`; its checkpoint and metrics land in ``run_dir``.
+
+Rerunning the same command reuses a finished teacher and pseudo-labels made by that teacher.
+An epoch of the student is a pass over labelled + expanded samples (``1 + views`` times the
+train split, plus the unlabelled images), so it costs that many times a baseline epoch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from qfm import paths
+from qfm.checkpoint import read_json, sha256, write_json
+from qfm.config import RunConfig, override
+from qfm.data.dataset import IQADataset
+from qfm.data.sources import load_parts
+from qfm.data.table import write_csv_atomic
+from qfm.data.transforms import TestTransform, TrainTransform, load_rgb
+from qfm.distill import DistillObjective, PseudoLabelled, check_no_leak, make_view
+from qfm.engine import fit, predict, resolve_device
+
+
+def teacher_config(cfg: RunConfig) -> RunConfig:
+    """The teacher's run configuration: the student's, distillation off, its own backbone."""
+    sets = {"distill.enabled": False}
+    if cfg.distill.teacher_backbone:
+        sets["model.backbone"] = cfg.distill.teacher_backbone
+    return override(cfg, sets)
+
+
+def expanded_table(cfg: RunConfig, train: pd.DataFrame, root: Path, out: Path) -> pd.DataFrame:
+    """Write the expanded set's images under ``out`` and list them (no labels yet).
+
+    Returns:
+        Columns ``image`` (relative to ``out``), ``content``, ``kind`` (view|unlabelled),
+        ``origin`` (source image).
+    """
+    d, size = cfg.distill, cfg.model.img_size
+    rows = []
+    for i, r in enumerate(train.itertuples(index=False)):
+        im = load_rgb(root / r.image)
+        for v in range(d.views):
+            rng = np.random.default_rng([cfg.shared.seed, i, v])
+            rel = f"views/{i:06d}_v{v}.png"
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            make_view(im, size, rng).save(out / rel)
+            rows.append((rel, r.content, "view", r.image))
+    if d.unlabelled == "world":
+        if cfg.train.dataset != "world":
+            raise ValueError("distill.unlabelled: 'world' needs train.dataset 'world'")
+        extra = pd.read_csv(paths.world_dir() / "unlabelled.csv", dtype=str)
+        extra = extra[extra["content"].isin(set(train["content"].astype(str)))]
+        src_root = paths.world_dir()
+        items = list(zip(extra["image"], extra["content"]))
+    elif d.unlabelled:
+        src_root = Path(d.unlabelled).expanduser()
+        if not src_root.is_dir():
+            raise FileNotFoundError(f"distill.unlabelled: {src_root}: folder not found")
+        items = [(p.relative_to(src_root).as_posix(), f"unlabelled:{p.stem}")
+                 for p in sorted(src_root.rglob("*"))
+                 if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")]
+    else:
+        items = []
+    for k, (img, content) in enumerate(items):
+        rel = f"unlabelled/{k:06d}{Path(img).suffix.lower()}"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src_root / img, out / rel)
+        rows.append((rel, content, "unlabelled", img))
+    return pd.DataFrame(rows, columns=["image", "content", "kind", "origin"])
+
+
+def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool = True
+                 ) -> pd.DataFrame:
+    """Build the expanded set, score it with the teacher, write ``pseudo_labels.csv/.json``.
+
+    Returns:
+        The pseudo-label table (``image, mos, content, kind, origin``), ``mos`` = teacher.
+    """
+    from qfm.evaluate import load_model
+
+    t, s = cfg.train, cfg.shared
+    digest = sha256(teacher_ckpt)
+    csv, side = out / "pseudo_labels.csv", out / "pseudo_labels.json"
+    if csv.is_file() and side.is_file() and read_json(side).get("teacher_sha256") == digest:
+        return pd.read_csv(csv, dtype={"content": str})
+    root, parts = load_parts(t.dataset, t.split, s.data_root, t.max_images or
+                             (48 if s.smoke else 0))
+    table = expanded_table(cfg, parts["train"], root, out)
+    origins = [o for o, k in zip(table["origin"], table["kind"]) if k == "view"]
+    check_no_leak(table["content"], parts, origins)  # before the teacher scores anything
+    teacher, _ = load_model(teacher_ckpt, t.device)
+    table["mos"] = 0.0
+    ds = IQADataset(table, out, TestTransform(cfg.model.img_size, t.test_crops))
+    pred, _ = predict(teacher, DataLoader(ds, batch_size=64, num_workers=t.workers),
+                      resolve_device(t.device), t.amp, "pseudo-label")
+    table["mos"] = np.clip(pred, 0.0, 1.0)
+    table = table[["image", "mos", "content", "kind", "origin"]]
+    write_csv_atomic(table, csv)
+    write_json({"teacher": str(teacher_ckpt.relative_to(out.parent))
+                if teacher_ckpt.is_relative_to(out.parent) else teacher_ckpt.name,
+                "teacher_sha256": digest, "rows": len(table),
+                "views": int((table["kind"] == "view").sum()),
+                "unlabelled": int((table["kind"] == "unlabelled").sum()),
+                "dataset": t.dataset, "split": t.split}, side)
+    return table
+
+
+def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
+                progress: bool = True) -> dict:
+    """Teacher → pseudo-labels → student; returns the student's metrics (plus the teacher's).
+
+    Args:
+        cfg: the run configuration (``distill`` section: views, unlabelled, λ_kd, teacher).
+        run_dir: folder of the student; ``teacher/`` and ``expanded/`` go inside it.
+        upstream: upstream checkpoint for ``model.weights == "upstream"``.
+        progress: show progress.
+    Returns:
+        The student's metrics dictionary, with ``teacher`` (its test metrics) added.
+    """
+    run_dir = Path(run_dir)
+    tcfg = teacher_config(cfg)
+    teacher_dir = run_dir / "teacher"
+    if progress:
+        print("distill: stage 1, teacher", flush=True)
+    teacher = fit(tcfg, teacher_dir, upstream, progress=progress)
+    if progress:
+        print("distill: stage 2, pseudo-labels", flush=True)
+    out = run_dir / "expanded"
+    table = pseudo_label(cfg, teacher_dir / "model.safetensors", out, progress)
+    extra = PseudoLabelled(IQADataset(table, out, TrainTransform(cfg.model.img_size),
+                                      cfg.train.cache))
+    if progress:
+        print(f"distill: stage 3, student on {len(extra)} expanded samples", flush=True)
+    metrics = fit(cfg, run_dir, upstream, DistillObjective(cfg.qfm, cfg.distill.lambda_kd),
+                  progress=progress, extra_train=extra)
+    metrics["teacher"] = {"test": teacher["test"], "val": teacher["val"]}
+    metrics["expanded"] = {"rows": len(table), "views": int((table["kind"] == "view").sum()),
+                           "unlabelled": int((table["kind"] == "unlabelled").sum())}
+    write_json(metrics, run_dir / "metrics.json")
+    return metrics
