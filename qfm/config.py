@@ -51,12 +51,12 @@ class WorldConfig:
 class ModelConfig:
     """Backbone → (gate) → attention-panel decoder → score."""
 
-    backbone: str = "resnet10t"  # any timm model name
+    backbone: str = "mobilenetv3_small_050"  # any timm model name (CPU default: 0.6M params)
     img_size: int = 96  # crop side fed to the backbone
     weights: str = "none"  # none | upstream | path to a local weights file
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to timm.create_model
-    dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
-    heads: int = 6  # decoder attention heads
+    dim: int = 128  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
+    heads: int = 4  # decoder attention heads
     queries: int = 6  # learned quality queries
     mlp_ratio: float = 4.0  # decoder FFN width factor
     dropout: float = 0.0  # decoder dropout
@@ -68,7 +68,7 @@ class ModelConfig:
 class UpstreamConfig:
     """Upstream semantic pre-training: tell contents apart on pristine crops."""
 
-    steps: int = 600  # optimisation steps
+    steps: int = 300  # optimisation steps
     batch_size: int = 64  # images per step
     lr: float = 2e-3  # AdamW peak learning rate (cosine decay)
     weight_decay: float = 0.05  # AdamW weight decay
@@ -105,7 +105,7 @@ class TrainConfig:
 
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
     split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
-    epochs: int = 30  # passes over the training split
+    epochs: int = 20  # passes over the training split
     batch_size: int = 32  # images per step
     lr: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
