@@ -21,7 +21,8 @@ def test_output_shapes(backbone, kwargs):
 
 
 def test_paper_profile_constructs_and_runs():
-    model = build_model(ModelConfig(backbone="deit3_small_patch16_224", img_size=224, heads=6))
+    model = build_model(ModelConfig(backbone="deit3_small_patch16_224", img_size=224,
+                                    heads=6, dim=0))
     tokens = model.features(torch.randn(1, 3, 224, 224))
     assert tokens.shape == (1, 197, 384)  # CLS + 196 patches, width 384
     assert model.head(tokens).shape == (1,)
