@@ -1,0 +1,90 @@
+"""QFM-IQM training-step cost ÷ baseline training-step cost, in one run (prints JSON).
+
+Both steps see the same batch and the same backbone (same initial weights); a step is
+objective → backward → clip → AdamW. Steps alternate (baseline, QFM, baseline, …) so machine
+load hits both alike; the reported ratio is the median of the per-pair ratios. METHOD.md's
+target: ≤ 1.5 (QFM adds head passes only, never a second backbone pass).
+
+    .venv/bin/python benchmarks/step_cost.py [--batch 32] [--repeats 20] [--set KEY=VALUE ...]
+
+CPU, default backbone (qfm/config.py): about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import yaml
+
+from qfm.config import RunConfig, override
+from qfm.engine import param_groups, regression_objective, resolve_device
+from qfm.matching import QFMObjective
+from qfm.model import build_model
+
+
+def _step(model, opt, objective, batch, clip):
+    loss, logs = objective(model, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return logs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args()
+    sets = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    cfg = override(RunConfig(), sets)
+    dev = resolve_device(cfg.train.device)
+    torch.manual_seed(0)
+    base = build_model(override(cfg, {"model.gate": False}).model).to(dev).train()
+    torch.manual_seed(0)
+    qfm = build_model(override(cfg, {"model.gate": True}).model).to(dev).train()
+    qfm.backbone.load_state_dict(base.backbone.state_dict())
+    qfm.decoder.load_state_dict(base.decoder.state_dict())
+    objective = QFMObjective(override(cfg, {"qfm.enabled": True}).qfm)
+    opts = {m: torch.optim.AdamW(param_groups(m, 0.05), lr=1e-4) for m in (base, qfm)}
+    g = torch.Generator().manual_seed(0)
+    size = cfg.model.img_size
+    batch = {"image": torch.randn(args.batch, 3, size, size, generator=g).to(dev),
+             "mos": torch.rand(args.batch, generator=g).to(dev),
+             "index": torch.arange(args.batch)}
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    times: dict[str, list[float]] = {"baseline": [], "qfm": []}
+    rate = []
+    for r in range(args.warmup + args.repeats):
+        for name, model, obj in (("baseline", base, regression_objective),
+                                 ("qfm", qfm, objective)):
+            sync()
+            t0 = time.perf_counter()
+            logs = _step(model, opts[model], obj, batch, cfg.train.clip_grad)
+            sync()
+            if r >= args.warmup:
+                times[name].append(time.perf_counter() - t0)
+                if name == "qfm":
+                    rate.append(logs["partner_rate"])
+    ratios = [q / b for q, b in zip(times["qfm"], times["baseline"])]
+    print(json.dumps({
+        "ratio_median": statistics.median(ratios),
+        "ratio_of_medians": statistics.median(times["qfm"]) / statistics.median(
+            times["baseline"]),
+        "baseline_step_s": statistics.median(times["baseline"]),
+        "qfm_step_s": statistics.median(times["qfm"]),
+        "partner_rate": statistics.mean(rate), "target": 1.5,
+        "backbone": cfg.model.backbone, "img_size": size, "batch": args.batch,
+        "repeats": args.repeats, "device": str(dev), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "machine": platform.machine()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
