@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from qfm import paths
 from qfm.checkpoint import read_json, sha256, write_json
-from qfm.config import RunConfig, override
+from qfm.config import DistillConfig, RunConfig, override, to_dict
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.table import write_csv_atomic
@@ -37,8 +37,10 @@ from qfm.engine import fit, predict, resolve_device
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig:
-    """The teacher's run configuration: the student's, distillation off, its own backbone."""
-    sets = {"distill.enabled": False}
+    """The teacher's run configuration: the student's with the ``distill`` section at its
+    defaults (so a teacher is exactly the plain ``qfm train`` run of that configuration, and a
+    finished one can be reused) and, if given, its own backbone."""
+    sets = {f"distill.{k}": v for k, v in to_dict(DistillConfig()).items()}
     if cfg.distill.teacher_backbone:
         sets["model.backbone"] = cfg.distill.teacher_backbone
     return override(cfg, sets)

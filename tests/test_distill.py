@@ -54,7 +54,8 @@ def test_smoke_distill_end_to_end_without_val_test(tiny_home, tmp_path, make_cfg
     cfg = make_cfg(train={"epochs": 1}, qfm={"enabled": True, "sampler": True},
                    model={"gate": True},
                    distill={"enabled": True, "views": 1, "unlabelled": "world"})
-    assert teacher_config(cfg).train == cfg.train  # same split: the teacher trains on train
+    tcfg = teacher_config(cfg)  # same split: the teacher trains on train
+    assert tcfg.train == cfg.train and not tcfg.distill.enabled
     m = run_distill(cfg, tmp_path / "d", progress=False)
     out = tmp_path / "d" / "expanded"
     table = pd.read_csv(out / "pseudo_labels.csv", dtype={"content": str})
