@@ -7,15 +7,17 @@ never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from qfm import __version__
@@ -82,9 +84,56 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     _atomic(path, lambda tmp: save_file(flat, tmp))
     meta = dict(meta or {})
-    meta.update(sha256=sha256(path), qfm_version=__version__, weights=path.name)
+    meta.update(sha256=sha256(path), qfm_version=__version__, code=code_version(),
+                weights=path.name)
     write_json(meta, sidecar(path))
     return meta
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The code a checkpoint was made with: qfm's version, the git commit and whether the
+    working tree had uncommitted changes (``git`` empty outside a checkout)."""
+    where = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else False
+    return {"qfm": __version__, "git": commit, "dirty": dirty}
+
+
+def save_state(tensors: dict[str, torch.Tensor], path: str | Path, meta: dict[str, Any]) -> None:
+    """Save a resumable training state as **one** safetensors file, ``meta`` (JSON) in its
+    header: a single atomic rename, so a kill at any moment leaves the previous state or the
+    new one, never weights from one epoch beside metadata from another."""
+    path = Path(path)
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    header = {"qfm_state": json.dumps(meta, sort_keys=True, default=str)}
+    _atomic(path, lambda tmp: save_file(flat, tmp, metadata=header))
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a state written by :func:`save_state`.
+
+    Returns:
+        (tensors, metadata).
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get("qfm_state", "null"))
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable training state ({err})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a qfm training state (no metadata in its header)")
+    return tensors, meta
 
 
 def load_tensors(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:

@@ -69,8 +69,9 @@ def cmd_train(args) -> int:
     else:
         m = fit(cfg, args.run_dir)
     t = m["test"]
-    print(f"test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f} (best val epoch "
-          f"{m['best_epoch'] + 1}); wrote {Path(args.run_dir) / 'metrics.json'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line
+        print(f"test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f} (best val epoch "
+              f"{m['best_epoch'] + 1}); wrote {Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
@@ -105,6 +106,19 @@ def cmd_evaluate(args) -> int:
     metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
+
+
+def cmd_predict(args) -> int:
+    from qfm.predict import score_files, write_scores
+
+    table = score_files(args.paths, args.checkpoint, batch_size=args.batch_size,
+                        device=args.device, crops_per_image=args.crops, workers=args.workers)
+    write_scores(table, args.out)
+    failed = int((table["error"] != "").sum())
+    where = f"; wrote {args.out}" if args.out not in (None, "-") else ""
+    print(f"scored {len(table) - failed} of {len(table)} image(s){where}"
+          + (f"; {failed} failed (see the error column)" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_data_check(args) -> int:
@@ -153,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
     sp.add_argument("--part", default="test", choices=["train", "val", "test"])
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("predict", help="score image files with a trained checkpoint")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders "
+                    "(recursive) or glob patterns")
+    sp.add_argument("--checkpoint", default=None, help="a .safetensors checkpoint (default: "
+                    "models/default.safetensors)")
+    sp.add_argument("--out", default="-", help="CSV path, written atomically (default: stdout)")
+    sp.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    sp.add_argument("--crops", type=int, default=None, help="deterministic crops per image "
+                    "(default: the checkpoint's train.test_crops)")
+    sp.add_argument("--workers", type=int, default=None, help="decoding processes "
+                    "(default: up to 4)")
+    sp.set_defaults(func=cmd_predict)
 
     sp = common(sub.add_parser("distill", help="QFM-IQM distillation: teacher, pseudo-labels "
                                "of an expanded set, student"))

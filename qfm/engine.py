@@ -153,17 +153,20 @@ def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:
             g.copy_(part.view_as(g))
 
 
+@torch.no_grad()
 def sync_model(model: torch.nn.Module, world: int, average_buffers: bool = False) -> None:
     """Make every rank hold rank 0's parameters and buffers, or with ``average_buffers``
     the mean of each floating buffer (BatchNorm statistics, computed per rank)."""
     if world <= 1:
         return
+    if average_buffers:
+        for b in model.buffers():
+            if b.is_floating_point():
+                dist.all_reduce(b)
+                b /= world
+        return
     for t in model.state_dict().values():
-        if average_buffers and t.is_floating_point():
-            dist.all_reduce(t)
-            t /= world
-        elif not average_buffers:
-            dist.broadcast(t, 0)
+        dist.broadcast(t, 0)
 
 
 def _mean_over_ranks(logs: dict, world: int) -> dict:
@@ -356,8 +359,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
         The metrics dictionary written to ``run_dir/metrics.json``.
     """
     run_dir = Path(run_dir)
-    t, s = cfg.train, cfg.shared
-    device, rank, world, own_group = init_distributed(t.device)
+    device, rank, world, own_group = init_distributed(cfg.train.device)
     try:
         return _fit(cfg, run_dir, upstream, objective, progress and rank == 0, extra_train,
                     device, rank, world)
@@ -431,7 +433,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
                 best = {"srcc": val["srcc"], "epoch": epoch}
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(logs)
-        if (epoch + 1) % t.checkpoint_every == 0 or epoch + 1 == epochs:
+        if rank == 0 and ((epoch + 1) % t.checkpoint_every == 0 or epoch + 1 == epochs):
             _save_state(run_dir, model, optimizer, best_state,
                         {"epoch": epoch, "history": history, "best": best,
                          "config_hash": chash})
@@ -443,8 +445,8 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
     train_seconds = time.perf_counter() - t0
     if best_state is not None:
         model.load_state_dict(best_state)
-    test_loader = _loader(test_ds, 32, t.workers)
-    pred, target = predict(model, test_loader, device, t.amp, "test")
+    pred, target = predict_all(model, test_ds, device, batch_size=32, workers=t.workers,
+                               amp=t.amp, desc="test", rank=rank, world=world)
     test = correlations(pred, target)
     per_type = {}
     for kind, idx in parts["test"].groupby("distortion").indices.items():
@@ -458,8 +460,9 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
     meta = {"config": to_dict(cfg), "dataset": t.dataset, "split": t.split,
             "label_scale": label_scale(parts["train"]),
             "metrics": {k: metrics[k] for k in ("test", "val", "best_epoch")}}
-    save_tensors(model.state_dict(), run_dir / "model.safetensors", meta)
-    write_json(metrics, run_dir / "metrics.json")
+    if rank == 0:
+        save_tensors(model.state_dict(), run_dir / "model.safetensors", meta)
+        write_json(metrics, run_dir / "metrics.json")
     return metrics
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from qfm.config import RunConfig, WorldConfig
+
+# Tests run tiny models: one intra-op thread is faster, and on shared, busy cores a second
+# thread only spin-waits (a 3-epoch tiny fit: 1.6 s with one thread, 27 s with two under
+# load). Subprocesses the tests start inherit the setting through OMP_NUM_THREADS.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 TINY_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], contents_per_photo=3,
                   distortions=["gaussian_blur", "gaussian_noise", "jpeg"], levels=3,

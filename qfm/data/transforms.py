@@ -18,9 +18,17 @@ MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: what timm backbones expect
 STD = (0.229, 0.224, 0.225)
 
 
-def load_rgb(path) -> Image.Image:
-    """Decode ``path`` to an 8-bit RGB PIL image (see module docstring)."""
+def load_rgb(path, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode ``path`` to an 8-bit RGB PIL image (see module docstring).
+
+    Args:
+        path: the image file.
+        draft: (w, h) in stored orientation: let the JPEG decoder scale down by 1/2, 1/4 or
+            1/8 while staying at least this large (cheap; only before a resize).
+    """
     with Image.open(path) as im:
+        if draft is not None and im.format == "JPEG":
+            im.draft(im.mode, draft)
         im = ImageOps.exif_transpose(im)
         im.load()
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):

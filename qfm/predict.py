@@ -1,0 +1,227 @@
+"""Score images with a trained checkpoint (the ``qfm predict`` command).
+
+Inputs are files, folders (searched recursively for image files) and glob patterns. Each image
+is decoded in a DataLoader worker with :func:`qfm.data.transforms.load_rgb` (any mode PIL
+reads, EXIF rotation applied), resized the way the checkpoint's training set was (SPAQ,
+KonIQ-10k; JPEGs are first reduced by the decoder when that is cheap), cut into the same
+deterministic crops as at test time and scored; the crops' scores are averaged.
+
+A file that cannot be scored (missing, empty, truncated, corrupt, not an image) gets one line
+on stderr and a row with an empty score and the reason in ``error``; the others are scored.
+Scores are reported on the training set's MOS scale (``label_scale`` in the checkpoint's
+sidecar: ``score = offset + scale · score_normalised``) and normalised to [0, 1].
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from qfm import paths
+from qfm.data.transforms import eval_boxes, ensure_min_size, load_rgb, to_tensor
+
+COLUMNS = ["path", "score", "score_normalised", "error"]
+IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .webp, ...
+# first bytes of JPEG, PNG, GIF, TIFF (both byte orders), BMP: a file that starts like an
+# image but does not parse is corrupt, not "not an image"
+_MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
+
+Resize = Callable[[int, int], tuple[int, int]]  # (w, h) → (w, h) after preprocessing
+
+
+def find_images(inputs: list[str]) -> list[str]:
+    """Expand files, folders (recursive) and glob patterns into a list of files.
+
+    Files named explicitly are kept whatever their suffix (and even when missing, so that
+    they get a row saying so); folders contribute the files whose suffix PIL knows, hidden
+    ones skipped. Order: as given, folders sorted; duplicates dropped.
+
+    Args:
+        inputs: paths and patterns as typed on the command line.
+    Returns:
+        File paths as strings.
+    """
+    out: list[str] = []
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*") if f.is_file()
+                          and f.suffix.lower() in IMAGE_SUFFIXES
+                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        elif not p.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(str(p), recursive=True))
+            out += [m for m in matches if Path(m).is_file()] or [item]
+        else:
+            out.append(str(p))
+    return list(dict.fromkeys(out))
+
+
+def preprocessing_resize(dataset: str | None) -> Resize | None:
+    """The resize a real data set's protocol applies before training (None for others)."""
+    from qfm.data.cache import needs_cache, target_size
+    from qfm.data.facts import canonical_name
+
+    try:
+        key = canonical_name(dataset or "")
+    except ValueError:  # the embedded default, or unknown: images are used as they are
+        return None
+    return (lambda w, h: target_size(key, w, h)) if needs_cache(key) else None
+
+
+def why(err: BaseException, path: str) -> str:
+    """One-line reason an image could not be decoded."""
+    if isinstance(err, FileNotFoundError):
+        return "file not found"
+    if isinstance(err, IsADirectoryError):
+        return "is a folder"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, UnidentifiedImageError):
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            head = b""
+        if not head:
+            return "empty file"
+        if head.startswith(_MAGIC) or head[8:12] == b"WEBP":
+            return "corrupt image (header not readable)"
+        return "not an image (format not recognised)"
+    if isinstance(err, Image.DecompressionBombError):
+        return f"image too large ({err})"
+    msg = (str(err).splitlines() or [""])[0].strip() or type(err).__name__
+    if "truncated" in msg.lower():
+        return f"truncated image ({msg})"
+    return f"corrupt image ({type(err).__name__}: {msg})"
+
+
+def decode(path: str, resize: Resize | None = None) -> Image.Image:
+    """Decode one image to RGB, resized by ``resize`` (JPEG: reduced by the decoder first,
+    keeping at least twice the target size so the final bicubic step does the filtering)."""
+    if resize is None:
+        return load_rgb(path)
+    with Image.open(path) as im:  # header only: the stored size
+        w, h = im.size
+    tw, th = resize(w, h)
+    side = 2 * max(tw, th)
+    im = load_rgb(path, draft=(side, side))
+    tw, th = resize(*im.size)  # EXIF rotation may have swapped the sides
+    return im if im.size == (tw, th) else im.resize((tw, th), Image.Resampling.BICUBIC)
+
+
+def crops(im: Image.Image, size: int, n: int) -> torch.Tensor:
+    """The ``n`` deterministic test crops of :class:`~qfm.data.transforms.TestTransform`,
+    cut before the tensor conversion (a 6000×4000 photo never becomes a float tensor).
+
+    Returns:
+        (n, 3, size, size).
+    """
+    im = ensure_min_size(im, size)
+    w, h = im.size
+    return torch.stack([to_tensor(im.crop((x, y, x + size, y + size)))
+                        for x, y in eval_boxes(w, h, size, n)])
+
+
+class ImageFiles(Dataset):
+    """Image files → (index, crops (n, 3, size, size) or None, error message or "")."""
+
+    def __init__(self, files: list[str], size: int, n_crops: int,
+                 resize: Resize | None = None):
+        self.files, self.size, self.n, self.resize = files, size, n_crops, resize
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        try:
+            return i, crops(decode(self.files[i], self.resize), self.size, self.n), ""
+        except Exception as err:  # any failure is this file's, reported in its row
+            return i, None, why(err, self.files[i])
+
+
+def collate(items) -> dict:
+    """Stack the decoded images of a batch; keep the failures apart."""
+    ok = [(i, x) for i, x, e in items if not e]
+    return {"index": [i for i, _ in ok],
+            "image": torch.stack([x for _, x in ok]) if ok else None,  # (B, n, 3, S, S)
+            "failed": [(i, e) for i, _, e in items if e]}
+
+
+def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
+                batch_size: int = 32, device: str = "auto", crops_per_image: int | None = None,
+                workers: int | None = None, amp: bool = True,
+                progress: bool | None = None) -> pd.DataFrame:
+    """Score image files with a checkpoint.
+
+    Args:
+        inputs: files, folders and glob patterns (see :func:`find_images`).
+        checkpoint: a ``.safetensors`` checkpoint (default ``models/default.safetensors``).
+        batch_size: images per forward pass.
+        device: ``auto`` | ``cpu`` | ``cuda``.
+        crops_per_image: deterministic crops averaged per image (default: the checkpoint's
+            ``train.test_crops``).
+        workers: decoding processes (default: up to 4, never more than there are batches).
+        amp: bf16 autocast on GPU.
+        progress: progress bar on stderr (default: when stderr is a terminal).
+    Returns:
+        One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
+    """
+    from qfm.engine import infer
+    from qfm.evaluate import load_model
+
+    if checkpoint is None:
+        checkpoint = paths.default_checkpoint()
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint}: no default checkpoint (build it with "
+                                    f"`dvc repro` or pass --checkpoint)")
+    files = find_images(inputs)
+    if not files:
+        raise ValueError(f"no image files found in {' '.join(inputs)}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size: expected >= 1, got {batch_size}")
+    model, meta = load_model(checkpoint, device)
+    dev = next(model.parameters()).device
+    cfg = meta["config"]
+    n = crops_per_image or int(cfg["train"].get("test_crops", 1))
+    scale = meta.get("label_scale") or {"offset": 0.0, "scale": 1.0}
+    ds = ImageFiles(files, int(cfg["model"]["img_size"]), n,
+                    preprocessing_resize(meta.get("dataset")))
+    batches = math.ceil(len(files) / batch_size)
+    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate,
+                        num_workers=min(workers, batches), pin_memory=dev.type == "cuda")
+    norm = np.full(len(files), np.nan)
+    errors = [""] * len(files)
+    bar = tqdm(total=len(files), unit="img", desc="predict", file=sys.stderr,
+               disable=None if progress is None else not progress, dynamic_ncols=True)
+    with bar:
+        for batch in loader:
+            for i, e in batch["failed"]:
+                errors[i] = e
+                bar.write(f"qfm: cannot score {files[i]}: {e}", file=sys.stderr)
+            if batch["image"] is not None:
+                norm[batch["index"]] = infer(model, batch["image"], dev, amp).double().numpy()
+            bar.update(len(batch["index"]) + len(batch["failed"]))
+    return pd.DataFrame({"path": files, "score": scale["offset"] + scale["scale"] * norm,
+                         "score_normalised": norm, "error": errors}, columns=COLUMNS)
+
+
+def write_scores(table: pd.DataFrame, out: str | Path | None) -> None:
+    """Write the scores as CSV: atomically to ``out``, or to stdout when ``out`` is None/-."""
+    if out is None or str(out) == "-":
+        table.to_csv(sys.stdout, index=False)
+        return
+    from qfm.data.table import write_csv_atomic
+
+    write_csv_atomic(table, out)
