@@ -9,11 +9,14 @@ GPU, gloo on CPU). Every rank draws the same seeded global batches and takes its
 each; gradients are averaged over ranks after ``backward`` (:func:`sync_gradients` — like DDP,
 but for any objective, including ones that call ``model.features/select/head`` directly);
 evaluation is sharded and the predictions gathered; only rank 0 writes files. A random crop is
-seeded by (seed, epoch, image), so one process and N processes see the same crops.
+seeded by (seed, epoch, image), so one process and N processes see the same crops. BatchNorm
+normalises with per-rank batch statistics (as DDP does); running statistics are averaged over
+ranks after each epoch. Run directories must be on a file system all ranks see.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
@@ -107,24 +110,26 @@ def infer(model: IQAModel, images: torch.Tensor, device: torch.device,
 
 # --- data-parallel training (torchrun) ----------------------------------------------------
 
-def init_distributed(device_name: str = "auto") -> tuple[torch.device, int, int, bool]:
+def init_distributed(device_name: str = "auto") -> tuple[torch.device, int, int]:
     """Join torchrun's process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on CPU).
 
+    The group lives until the process exits, so several fits in one process (distillation:
+    teacher, then student) share it.
+
     Returns:
-        (device — ``cuda:LOCAL_RANK`` under torchrun on GPU, rank, world size, whether this
-        call created the group and should destroy it).
+        (device — ``cuda:LOCAL_RANK`` under torchrun on GPU, rank, world size).
     """
     device = resolve_device(device_name)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and not dist.is_initialized():
-        return device, 0, 1, False
+        return device, 0, 1
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    created = not dist.is_initialized()
-    if created:
+    if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device, dist.get_rank(), dist.get_world_size(), created
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+    return device, dist.get_rank(), dist.get_world_size()
 
 
 def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:
@@ -359,13 +364,9 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
         The metrics dictionary written to ``run_dir/metrics.json``.
     """
     run_dir = Path(run_dir)
-    device, rank, world, own_group = init_distributed(cfg.train.device)
-    try:
-        return _fit(cfg, run_dir, upstream, objective, progress and rank == 0, extra_train,
-                    device, rank, world)
-    finally:
-        if own_group:
-            dist.destroy_process_group()
+    device, rank, world = init_distributed(cfg.train.device)
+    return _fit(cfg, run_dir, upstream, objective, progress and rank == 0, extra_train,
+                device, rank, world)
 
 
 def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank, world):

@@ -14,6 +14,7 @@ sidecar: ``score = offset + scale · score_normalised``) and normalised to [0, 1
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
@@ -29,13 +30,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.data.transforms import eval_boxes, ensure_min_size, load_rgb, to_tensor
+from qfm.data.transforms import MEAN, STD, ensure_min_size, eval_boxes, load_rgb
 
 COLUMNS = ["path", "score", "score_normalised", "error"]
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .webp, ...
 # first bytes of JPEG, PNG, GIF, TIFF (both byte orders), BMP: a file that starts like an
 # image but does not parse is corrupt, not "not an image"
 _MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
+_MEAN, _STD = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
 
 Resize = Callable[[int, int], tuple[int, int]]  # (w, h) → (w, h) after preprocessing
 
@@ -100,6 +102,8 @@ def why(err: BaseException, path: str) -> str:
         return "not an image (format not recognised)"
     if isinstance(err, Image.DecompressionBombError):
         return f"image too large ({err})"
+    if isinstance(err, MemoryError):
+        return "image too large to decode in memory"
     msg = (str(err).splitlines() or [""])[0].strip() or type(err).__name__
     if "truncated" in msg.lower():
         return f"truncated image ({msg})"
@@ -129,8 +133,11 @@ def crops(im: Image.Image, size: int, n: int) -> torch.Tensor:
     """
     im = ensure_min_size(im, size)
     w, h = im.size
-    return torch.stack([to_tensor(im.crop((x, y, x + size, y + size)))
-                        for x, y in eval_boxes(w, h, size, n)])
+    arr = np.stack([np.asarray(im.crop((x, y, x + size, y + size)), dtype=np.uint8)
+                    for x, y in eval_boxes(w, h, size, n)])  # (n, S, S, 3)
+    # the operations of to_tensor, once for all crops (bit-identical)
+    t = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
+    return (t - _MEAN) / _STD
 
 
 class ImageFiles(Dataset):
@@ -171,7 +178,8 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         device: ``auto`` | ``cpu`` | ``cuda``.
         crops_per_image: deterministic crops averaged per image (default: the checkpoint's
             ``train.test_crops``).
-        workers: decoding processes (default: up to 4, never more than there are batches).
+        workers: decoding processes (default: on CPU half the cores, at most 4, the model
+            using the rest; on GPU up to 8; never more than there are batches).
         amp: bf16 autocast on GPU.
         progress: progress bar on stderr (default: when stderr is a terminal).
     Returns:
@@ -190,22 +198,34 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         raise ValueError(f"no image files found in {' '.join(inputs)}")
     if batch_size < 1:
         raise ValueError(f"--batch-size: expected >= 1, got {batch_size}")
+    if crops_per_image is not None and crops_per_image < 1:
+        raise ValueError(f"--crops: expected >= 1, got {crops_per_image}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device available (use cpu or auto)")
     model, meta = load_model(checkpoint, device)
     dev = next(model.parameters()).device
     cfg = meta["config"]
-    n = crops_per_image or int(cfg["train"].get("test_crops", 1))
+    n = crops_per_image or int(cfg.get("train", {}).get("test_crops", 1))
     scale = meta.get("label_scale") or {"offset": 0.0, "scale": 1.0}
     ds = ImageFiles(files, int(cfg["model"]["img_size"]), n,
                     preprocessing_resize(meta.get("dataset")))
-    batches = math.ceil(len(files) / batch_size)
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate,
-                        num_workers=min(workers, batches), pin_memory=dev.type == "cuda")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+    if workers is None:  # a GPU needs many decoders; on CPU decoders share the model's cores
+        workers = min(8, cores - 1) if dev.type == "cuda" else min(4, cores // 2)
+    workers = max(0, min(workers, math.ceil(len(files) / batch_size)))
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate, num_workers=workers,
+                        pin_memory=dev.type == "cuda")
     norm = np.full(len(files), np.nan)
     errors = [""] * len(files)
     bar = tqdm(total=len(files), unit="img", desc="predict", file=sys.stderr,
                disable=None if progress is None else not progress, dynamic_ncols=True)
-    with bar:
+    threads = torch.get_num_threads()
+    if dev.type == "cpu" and workers:
+        # the decoding workers take cores from the model; more model threads than free cores
+        # only spin-wait (on 2 busy cores two threads ran a backbone 30× slower than one)
+        torch.set_num_threads(max(1, min(threads, cores - workers)))
+    with bar, _restore_threads(threads):
         for batch in loader:
             for i, e in batch["failed"]:
                 errors[i] = e
@@ -215,6 +235,14 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
             bar.update(len(batch["index"]) + len(batch["failed"]))
     return pd.DataFrame({"path": files, "score": scale["offset"] + scale["scale"] * norm,
                          "score_normalised": norm, "error": errors}, columns=COLUMNS)
+
+
+@contextlib.contextmanager
+def _restore_threads(n: int):
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def write_scores(table: pd.DataFrame, out: str | Path | None) -> None:

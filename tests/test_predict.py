@@ -181,3 +181,11 @@ def test_missing_default_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
 def test_no_images_found_is_one_line(checkpoint, tmp_path, capsys):
     assert main(["predict", str(tmp_path), "--checkpoint", str(checkpoint)]) == 2
     assert capsys.readouterr().err.strip().startswith("qfm: error: no image files found")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only message")
+def test_cuda_requested_without_cuda_is_one_line(checkpoint, tmp_path, capsys):
+    Image.fromarray(_noise(40, 40)).save(tmp_path / "a.png")
+    assert main(["predict", str(tmp_path), "--checkpoint", str(checkpoint),
+                 "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
