@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--crops", type=int, default=None, help="deterministic crops per image "
                     "(default: the checkpoint's train.test_crops)")
     sp.add_argument("--workers", type=int, default=None, help="decoding processes "
-                    "(default: up to 4)")
+                    "(default: half the CPU cores, at most 4; up to 8 with a GPU)")
     sp.set_defaults(func=cmd_predict)
 
     sp = common(sub.add_parser("distill", help="QFM-IQM distillation: teacher, pseudo-labels "

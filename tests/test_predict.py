@@ -189,3 +189,26 @@ def test_cuda_requested_without_cuda_is_one_line(checkpoint, tmp_path, capsys):
     assert main(["predict", str(tmp_path), "--checkpoint", str(checkpoint),
                  "--device", "cuda"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_scores_match_evaluation_of_a_trained_checkpoint(tiny_home, tmp_path, make_cfg):
+    """predict on the test images = the model's test predictions, on the MOS scale."""
+    from qfm.data.dataset import IQADataset
+    from qfm.data.sources import load_parts
+    from qfm.engine import fit, predict
+    from qfm.evaluate import load_model
+    from torch.utils.data import DataLoader
+
+    cfg = make_cfg(train={"epochs": 1})
+    fit(cfg, tmp_path / "run", progress=False)
+    ckpt = tmp_path / "run" / "model.safetensors"
+    root, parts = load_parts("world", cfg.train.split)
+    test = IQADataset(parts["test"], root, TestTransform(32, cfg.train.test_crops))
+    model, _ = load_model(ckpt, "cpu")
+    want, mos = predict(model, DataLoader(test, batch_size=7), torch.device("cpu"))
+    df = score_files([str(root / p) for p in parts["test"]["image"]], ckpt, workers=0,
+                     progress=False)
+    np.testing.assert_allclose(df["score_normalised"], want, rtol=0, atol=1e-5)
+    raw = parts["test"]["raw"].to_numpy(float)
+    np.testing.assert_allclose(df["score"], 100 * df["score_normalised"], atol=1e-3)
+    np.testing.assert_allclose(raw, 100 * mos, atol=1e-3)  # world: raw = 100 · mos

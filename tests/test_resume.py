@@ -104,3 +104,12 @@ def test_same_seed_same_run_with_data_loader_workers(reference, tmp_path, make_c
     run = tmp_path / "w2"
     assert_same_run(run, fit(make_cfg(train={"epochs": EPOCHS, "workers": 2}), run,
                              progress=False), reference)
+
+
+def test_killed_after_the_last_epoch_redoes_only_the_test(reference, tmp_path, make_cfg):
+    run = tmp_path / "run"
+    run.mkdir()
+    state = _REFERENCE["run"] / "state.safetensors"  # the last epoch's, nothing else written
+    (run / "state.safetensors").write_bytes(state.read_bytes())
+    m = fit(make_cfg(train={"epochs": EPOCHS}), run, progress=False)
+    assert_same_run(run, m, reference)
