@@ -23,16 +23,17 @@ def semantic_noise_figure(dist: np.ndarray, gap: np.ndarray, cutoff: float, thre
     Returns:
         ``path``.
     """
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=120)
     hb = ax.hexbin(dist, gap, gridsize=50, bins="log", cmap="viridis", mincnt=1)
     fig.colorbar(hb, ax=ax, label="pairs (log)")
-    ax.axvline(cutoff, color="w", lw=1.2, ls="--", label=f"10% closest (d ≤ {cutoff:.3g})")
+    ax.axvline(cutoff, color="tab:orange", lw=1.2, ls="--", label=f"10% closest (d ≤ {cutoff:.3g})")
     ax.axhline(threshold, color="tab:red", lw=1.2, ls=":",
                label=f"|Δq| > {threshold:g}: {share:.1%} of closest")
     ax.set_xlabel("cosine feature distance")
     ax.set_ylabel("|Δ normalised quality|")
     ax.set_title(title, fontsize=8)
-    ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7,
+              frameon=False)  # below the axes: the data fill the plot
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
