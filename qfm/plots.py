@@ -26,7 +26,8 @@ def semantic_noise_figure(dist: np.ndarray, gap: np.ndarray, cutoff: float, thre
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=120)
     hb = ax.hexbin(dist, gap, gridsize=50, bins="log", cmap="viridis", mincnt=1)
     fig.colorbar(hb, ax=ax, label="pairs (log)")
-    ax.axvline(cutoff, color="tab:orange", lw=1.2, ls="--", label=f"10% closest (d ≤ {cutoff:.3g})")
+    ax.axvline(cutoff, color="tab:orange", lw=1.2, ls="--",
+               label=f"10% closest (d ≤ {cutoff:.3g})")
     ax.axhline(threshold, color="tab:red", lw=1.2, ls=":",
                label=f"|Δq| > {threshold:g}: {share:.1%} of closest")
     ax.set_xlabel("cosine feature distance")
