@@ -33,6 +33,7 @@ def test_shard_batches_takes_contiguous_slices():
         shard_batches([[0, 1, 2]], 0, 2)
 
 
+@pytest.mark.slow  # ~14 s on 2 idle cores, ~25 s on busy ones (3 interpreters start)
 def test_two_process_gloo_run_agrees_with_one_process(tiny_home, tmp_path):
     from qfm.config import RunConfig, override
 
