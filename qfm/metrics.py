@@ -15,7 +15,8 @@ from scipy import optimize, stats
 
 def logistic4(x, b1, b2, b3, b4):
     """The 4-parameter logistic mapping (monotonic, saturating at b1 and b2)."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
+    with np.errstate(over="ignore"):  # exp overflow → inf → the curve's end value, as wanted
+        return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
 
 
 def fit_logistic(pred, target) -> np.ndarray:
