@@ -51,11 +51,12 @@ class WorldConfig:
 class ModelConfig:
     """Backbone → (gate) → attention-panel decoder → score."""
 
-    backbone: str = "mobilenetv3_small_050"  # any timm model name (CPU default: 0.6M params)
+    backbone: str = "test_vit"  # any timm model name (CPU default: a 0.3M-parameter ViT)
     img_size: int = 96  # crop side fed to the backbone
     weights: str = "none"  # none | upstream | path to a local weights file
-    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to timm.create_model
-    dim: int = 128  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
+    # passed to timm.create_model; 8-px patches: quality lives in fine detail (blur, JPEG)
+    backbone_kwargs: dict[str, Any] = field(default_factory=lambda: {"patch_size": 8})
+    dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
     heads: int = 4  # decoder attention heads
     queries: int = 6  # learned quality queries
     mlp_ratio: float = 4.0  # decoder FFN width factor
@@ -105,7 +106,7 @@ class TrainConfig:
 
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
     split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
-    epochs: int = 20  # passes over the training split
+    epochs: int = 15  # passes over the training split
     batch_size: int = 32  # images per step
     lr: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
