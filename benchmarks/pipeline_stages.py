@@ -1,0 +1,217 @@
+"""Wall time of each DVC stage of the embedded-default pipeline (prints JSON).
+
+Three sources, one output format (``stages``: name, seconds, status):
+
+* ``--run``: run ``dvc repro`` and time it. By default in a fresh copy of the working tree
+  (tracked and untracked, not ignored files) in a temporary folder, so the checkout, its data
+  and its DVC cache are untouched and every stage really runs; ``--smoke`` sets
+  ``shared.smoke=true`` and ``world.contents_per_photo=2`` in the copy's ``params.yaml``
+  (the smoke mode of params.yaml's header). Every output line is time-stamped as it arrives;
+  ``--save-log`` keeps that log.
+* ``--log FILE``: parse such a log — lines ``<unix seconds> <text>`` (``--save-log``, or
+  ``dvc repro 2>&1 | ts '%.s'``) or ``<ISO time> <text>``.
+* ``--notebooks DIR``: what the pipeline already wrote: papermill's duration of each executed
+  notebook under ``DIR`` (``book/executed``), named by its stage (``train/<run>`` →
+  ``train@<run>``). Covers the notebook stages only, without kernel start-up.
+
+A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
+follows (else the next stage's line, else the end of the log); skipped and restored stages
+count 0 s.
+
+    .venv/bin/python benchmarks/pipeline_stages.py --run --smoke [--save-log run.log]
+    .venv/bin/python benchmarks/pipeline_stages.py --log run.log
+    .venv/bin/python benchmarks/pipeline_stages.py --notebooks book/executed
+
+CPU, 2 cores: ``--run --smoke`` a few minutes; ``--run`` the full pipeline (≈ 15 min idle,
+far longer on busy cores). ``--log`` / ``--notebooks``: instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+SMOKE = {("shared", "smoke"): True, ("world", "contents_per_photo"): 2}
+_RUNNING = re.compile(r"Running (?:callback )?stage '([^']+)'")
+_SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
+_CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
+_FAILED = re.compile(r"failed to reproduce '([^']+)'")
+_LOCK = re.compile(r"Updating lock file")
+_BAR = re.compile(r"\d+%\|")  # tqdm progress lines: not kept
+_STAMP = re.compile(r"^(\d{9,}(?:\.\d*)?|\d{4}-\d\d-\d\d[T ][\d:.]+)\s?(.*)$")
+
+
+def parse_log(lines: list[str]) -> dict:
+    """Per-stage wall times from a time-stamped ``dvc repro`` log.
+
+    Args:
+        lines: ``<timestamp> <text>`` lines (unix seconds or ISO time); others are ignored.
+    Returns:
+        ``{"stages": [{"stage", "seconds", "status"}], "total_seconds"}`` in log order.
+    """
+    events = []
+    for line in lines:
+        m = _STAMP.match(line.strip())
+        if not m:
+            continue
+        raw, text = m.groups()
+        t = float(raw) if raw[0].isdigit() and "-" not in raw else \
+            datetime.fromisoformat(raw).timestamp()
+        events.append((t, text))
+    if not events:
+        return {"stages": [], "total_seconds": None}
+    stages: list[dict] = []
+    open_stage = None  # (index into stages, start time)
+
+    def close(t: float) -> None:
+        nonlocal open_stage
+        if open_stage is not None:
+            i, t0 = open_stage
+            stages[i]["seconds"] = round(t - t0, 2)
+            open_stage = None
+
+    for t, text in events:
+        if m := _RUNNING.search(text):
+            close(t)
+            stages.append({"stage": m.group(1), "seconds": None, "status": "ran"})
+            open_stage = (len(stages) - 1, t)
+        elif m := (_SKIPPED.search(text) or _CACHED.search(text)):
+            close(t)
+            status = "unchanged" if _SKIPPED.search(text) else "restored from cache"
+            stages.append({"stage": m.group(1), "seconds": 0.0, "status": status})
+        elif _LOCK.search(text):
+            close(t)
+        elif m := _FAILED.search(text):
+            close(t)
+            hit = [s for s in stages if s["stage"] == m.group(1)]
+            if hit:
+                hit[-1]["status"] = "failed"
+            else:
+                stages.append({"stage": m.group(1), "seconds": 0.0, "status": "failed"})
+    close(events[-1][0])
+    return {"stages": stages, "total_seconds": round(events[-1][0] - events[0][0], 2)}
+
+
+def from_notebooks(folder: str | Path) -> dict:
+    """Per-stage times from papermill's record in the executed notebooks under ``folder``."""
+    folder = Path(folder)
+    stages = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is None:
+            continue
+        rel = path.relative_to(folder).with_suffix("").as_posix()
+        name = rel.replace("/", "@", 1) if "/" in rel else rel  # train/x → train@x
+        stages.append({"stage": name, "seconds": round(float(meta["duration"]), 2),
+                       "status": "failed" if meta.get("exception") else "ran"})
+    total = round(sum(s["seconds"] for s in stages), 2) if stages else None
+    return {"stages": stages, "total_seconds": total}
+
+
+def copy_tree(repo: Path, dest: Path) -> None:
+    """Copy the working tree's tracked and untracked (not ignored) files to ``dest``."""
+    files = subprocess.run(["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"],
+                           cwd=repo, check=True, capture_output=True).stdout.split(b"\0")
+    for f in filter(None, files):
+        src = repo / os.fsdecode(f)
+        if src.is_file():
+            (dest / os.fsdecode(f)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / os.fsdecode(f))
+
+
+def set_params(path: Path, values: dict) -> None:
+    """Set ``{(section, key): value}`` in a copy's params.yaml (its comments are dropped)."""
+    params = yaml.safe_load(path.read_text())
+    for (sec, key), v in values.items():
+        params.setdefault(sec, {})[key] = v
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
+              log_path: Path | None) -> tuple[list[str], int]:
+    """Run ``dvc repro`` in ``workdir``, echo and time-stamp each output line.
+
+    Returns:
+        (time-stamped lines, exit status).
+    """
+    bindir = Path(sys.executable).parent  # dvc, qfm, papermill, jupyter-book of this env
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=str(workdir), TQDM_DISABLE="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
+    lines = [f"{time.time():.3f} + dvc repro {' '.join(dvc_args)}"]
+    proc = subprocess.Popen([dvc, "repro", *dvc_args], cwd=workdir, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    for line in proc.stdout:
+        if _BAR.search(line):
+            continue
+        lines.append(f"{time.time():.3f} {line.rstrip()}")
+        print(lines[-1], file=sys.stderr, flush=True)
+    rc = proc.wait()
+    lines.append(f"{time.time():.3f} dvc repro exited {rc}")
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("\n".join(lines) + "\n")
+    return lines, rc
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", action="store_true", help="run dvc repro and time it")
+    src.add_argument("--log", type=Path, help="parse a time-stamped dvc repro log")
+    src.add_argument("--notebooks", type=Path, help="papermill durations under this folder")
+    p.add_argument("--smoke", action="store_true", help="--run: the smoke parameters")
+    p.add_argument("--in-place", action="store_true",
+                   help="--run: in this checkout (writes its data, models, runs, dvc.lock)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="--run: OMP_NUM_THREADS of the stages (0: leave as is; default 1, "
+                   "as busy shared cores make more threads spin-wait)")
+    p.add_argument("--save-log", type=Path, help="--run: write the time-stamped log here")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the checkout (default .)")
+    p.add_argument("dvc_args", nargs="*", help="after --: extra `dvc repro` arguments, "
+                   "e.g. -- --keep-going world upstream")
+    args = p.parse_args()
+    out = {"benchmark": "pipeline_stages", "cpu_cores": len(os.sched_getaffinity(0)),
+           "load_average_before": [round(x, 2) for x in os.getloadavg()],
+           "machine": platform.machine(), "python": platform.python_version()}
+    if args.log:
+        out.update(source=f"log {args.log}", **parse_log(args.log.read_text().splitlines()))
+    elif args.notebooks:
+        out.update(source=f"papermill durations under {args.notebooks}",
+                   **from_notebooks(args.notebooks))
+    else:
+        if args.smoke and args.in_place:
+            p.error("--smoke edits params.yaml: only in a copy (drop --in-place)")
+        repo = args.repo.resolve()
+        with tempfile.TemporaryDirectory(prefix="qfm-pipeline-") as tmp:
+            work = repo if args.in_place else Path(tmp)
+            if not args.in_place:
+                copy_tree(repo, work)
+                subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+                if args.smoke:
+                    set_params(work / "params.yaml", SMOKE)
+            lines, rc = run_repro(work, args.dvc_args, args.threads or None, args.save_log)
+        out.update(source="dvc repro" + (" (in place)" if args.in_place else " (fresh copy)"),
+                   smoke=args.smoke, omp_num_threads=args.threads or
+                   os.environ.get("OMP_NUM_THREADS"), dvc_args=args.dvc_args, exit_code=rc,
+                   **parse_log(lines))
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The book's Performance page: read the benchmark JSON files and turn them into tables.
+
+``benchmarks/*.py`` print one JSON object each; ``benchmarks/run_all.py`` stores them as
+``results/benchmarks/<name>.json`` with a ``_run`` record (command, time, load average,
+threads). This module reads whatever is there — a missing or unreadable file is "not measured
+yet", never an error — and builds the tables ``notebooks/performance.ipynb`` shows. No
+measurement happens here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+NOT_MEASURED = "not measured yet"
+BENCHMARKS = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages",
+              "gpu_check")
+
+# (benchmark, label, how to read its ratio, target, "max" = at most / "min" = at least)
+RATIOS = (
+    ("step_cost", "QFM-IQM step ÷ baseline step", ("ratio_median",), 1.5, "max"),
+    ("predict_throughput", "predict ÷ backbone, CPU default",
+     ("profiles", "default", "ratio_predict_over_backbone"), 0.8, "min"),
+    ("predict_throughput", "predict ÷ backbone, paper profile",
+     ("profiles", "paper", "ratio_predict_over_backbone"), 0.8, "min"),
+    ("loader_throughput", "loader ÷ model, resize cache",
+     ("ratio_with_cache",), 2.0, "min"),
+    ("loader_throughput", "loader ÷ model, no cache",
+     ("ratio_without_cache",), 2.0, "min"),
+    ("gpu_check", "GPU: predict ÷ backbone", ("predict", "ratio_predict_over_backbone"),
+     0.8, "min"),
+)
+
+
+def load_results(folder: str | Path) -> dict[str, dict | None]:
+    """Every known benchmark's JSON under ``folder`` (None where absent or unreadable)."""
+    out: dict[str, dict | None] = {}
+    for name in BENCHMARKS:
+        try:
+            out[name] = json.loads((Path(folder) / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            out[name] = None
+    return out
+
+
+def _get(obj: dict | None, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def _conditions(name: str, r: dict) -> str:
+    """One line saying what a benchmark ran on (model, batch, threads, load)."""
+    run = r.get("_run", {})
+    load = run.get("load_average_before") or r.get("load_average_before") or \
+        [r.get("load_average_1min")]
+    bits = {
+        "step_cost": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
+                             f"{r.get('batch')}, {r.get('repeats')} pairs",
+        "predict_throughput": lambda: f"batch {r.get('batch')}, workers "
+                                      f"{_get(r, ('profiles', 'default', 'predict_workers'))}",
+        "loader_throughput": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
+                                     f"{r.get('batch')}, {r.get('workers')} worker(s)",
+        "gpu_check": lambda: f"{r.get('gpu', 'CPU dry run' if r.get('dry_run') else '')}",
+    }.get(name, lambda: "")()
+    threads = run.get("omp_num_threads") or r.get("torch_threads") or r.get("threads")
+    tail = f"threads {threads}" if threads is not None else ""
+    if load and load[0] is not None:
+        tail += f", load {float(load[0]):.1f}"
+    return ", ".join(b for b in (bits, tail) if b)
+
+
+def ratio_table(results: dict[str, dict | None]) -> pd.DataFrame:
+    """The measured ratios against their targets.
+
+    Returns:
+        Columns ``benchmark, ratio_name, ratio, target, kind ("at most"/"at least"), met
+        (True/False/None), conditions``; ratio NaN and conditions :data:`NOT_MEASURED` where
+        the benchmark has not run.
+    """
+    rows = []
+    for name, label, path, target, kind in RATIOS:
+        r = results.get(name)
+        value = _get(r, path)
+        if r is None or value is None or r.get("status") or r.get("dry_run"):
+            why = (r or {}).get("status") or (f"{NOT_MEASURED} (only a CPU dry run)"
+                                              if (r or {}).get("dry_run") else NOT_MEASURED)
+            rows.append((name, label, math.nan, target, kind, None, why))
+            continue
+        value = float(value)
+        met = value <= target if kind == "max" else value >= target
+        rows.append((name, label, value, target, kind, met, _conditions(name, r)))
+    df = pd.DataFrame(rows, columns=["benchmark", "ratio_name", "ratio", "target", "kind",
+                                     "met", "conditions"])
+    df["kind"] = df["kind"].map({"max": "at most", "min": "at least"})
+    return df
+
+
+def stage_table(result: dict | None) -> pd.DataFrame:
+    """Seconds per DVC stage from ``pipeline_stages`` (empty when not measured)."""
+    rows = (result or {}).get("stages") or []
+    return pd.DataFrame(rows, columns=["stage", "seconds", "status"])
+
+
+def gpu_table(result: dict | None) -> pd.DataFrame:
+    """One row per training configuration of ``gpu_check`` (empty when not measured)."""
+    cols = ["config", "batch", "compile", "channels_last", "images_per_s",
+            "images_per_s_gpu_resident", "fed_share", "gpu_busy_share_nvidia_smi",
+            "peak_memory_gib", "partial"]
+    table = []
+    for r in (result or {}).get("training") or []:
+        row = {c: r.get(c) for c in cols}
+        if "images_per_s" not in r:  # failed or skipped: say why in the name
+            row["config"] = f"{r.get('config')} ({r.get('error') or r.get('skipped')})"
+        table.append(row)
+    return pd.DataFrame(table, columns=cols)
+
+
+def machine_table(results: dict[str, dict | None]) -> pd.DataFrame:
+    """Where and under what load each benchmark ran."""
+    rows = []
+    for name in BENCHMARKS:
+        r = results.get(name)
+        if r is None:
+            rows.append({"benchmark": name, "measured": NOT_MEASURED})
+            continue
+        run = r.get("_run", {})
+        load = run.get("load_average_before") or r.get("load_average_before") or \
+            [r.get("load_average_1min")]
+        rows.append({"benchmark": name, "measured": run.get("finished", ""),
+                     "cpu_cores": run.get("cpu_cores") or r.get("cpu_cores"),
+                     "gpu": r.get("gpu", ""),
+                     "load_1min": load[0] if load else None,
+                     "omp_threads": run.get("omp_num_threads"),
+                     "torch_threads": r.get("torch_threads", r.get("threads")),
+                     "seconds": run.get("seconds")})
+    return pd.DataFrame(rows)
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NOT_MEASURED
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
+def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
+    """The numbers the page's prose quotes, as text (:data:`NOT_MEASURED` where absent).
+
+    Keys: one per ratio (``step_cost``, ``predict_default``, ``predict_paper``,
+    ``loader_cache``, ``loader_no_cache``, ``gpu_predict``), the loader's images/s, the
+    pipeline's total, and the machine (cores, load range, threads).
+    """
+    ratios = ratio_table(results)["ratio"].tolist()
+    keys = ("step_cost", "predict_default", "predict_paper", "loader_cache", "loader_no_cache",
+            "gpu_predict")
+    out = {k: _fmt(v) for k, v in zip(keys, ratios)}
+    lt = results.get("loader_throughput") or {}
+    out["loader_workers"] = _fmt(lt.get("workers"), "d")
+    out["loader_model_ips"] = _fmt(lt.get("model_images_per_s"), ".2f")
+    for k in ("no_cache", "cache_png", "cache_jpg"):
+        out[f"loader_{k}_ips"] = _fmt(_get(lt, ("loaders", k, "images_per_s")), ".0f")
+    pt = results.get("predict_throughput") or {}
+    for prof in ("default", "paper"):
+        for key, field in (("predict", "predict_images_per_s"),
+                           ("backbone", "backbone_images_per_s"),
+                           ("decode", "decode_crop_images_per_s_one_process")):
+            out[f"predict_{prof}_{key}_ips"] = _fmt(_get(pt, ("profiles", prof, field)), ".3g")
+    out["predict_default_backbone"] = _fmt(_get(pt, ("profiles", "default", "backbone")))
+    ps = results.get("pipeline_stages") or {}
+    out["pipeline_total_minutes"] = _fmt(ps["total_seconds"] / 60 if ps.get("total_seconds")
+                                         else None, ".1f")
+    out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
+    measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
+    loads = []
+    for r in measured:
+        run = r.get("_run") or {}
+        loads += [run[k][0] for k in ("load_average_before", "load_average_after") if run.get(k)]
+    cores = {(r.get("_run") or {}).get("cpu_cores") or r.get("cpu_cores") for r in measured
+             if "gpu" not in r} - {None}
+    threads = {(r.get("_run") or {}).get("omp_num_threads") for r in measured} - {None}
+    out["cpu_cores"] = ", ".join(map(str, sorted(cores))) or NOT_MEASURED
+    out["load_range"] = f"{min(loads):.1f}–{max(loads):.1f}" if loads else NOT_MEASURED
+    out["omp_threads"] = ", ".join(sorted(map(str, threads))) or NOT_MEASURED
+    gpu = results.get("gpu_check") or {}
+    out["gpu_status"] = gpu.get("status") or (gpu.get("gpu") if gpu and not gpu.get(
+        "dry_run") else NOT_MEASURED)
+    return out
