@@ -54,8 +54,9 @@ class ModelConfig:
     backbone: str = "test_vit"  # any timm model name (CPU default: a 0.3M-parameter ViT)
     img_size: int = 96  # crop side fed to the backbone
     weights: str = "none"  # none | upstream | path to a local weights file
-    # passed to timm.create_model; 8-px patches: quality lives in fine detail (blur, JPEG)
-    backbone_kwargs: dict[str, Any] = field(default_factory=lambda: {"patch_size": 8})
+    # passed to timm.create_model; params.yaml's CPU profile sets {patch_size: 8}: quality
+    # lives in fine detail (blur, JPEG). Empty here so other backbones keep their own patch.
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
     heads: int = 4  # decoder attention heads
     queries: int = 6  # learned quality queries
