@@ -1,13 +1,16 @@
 """Baseline (DEIQT-style) on the embedded default: wall time and test SRCC/PLCC, on this CPU.
 
-Trains the default configuration twice in one run — with the upstream semantic pre-training
-and with it skipped (backbone from scratch) — and prints one JSON object.
+Trains the CPU profile of ``params.yaml`` (model, upstream) at the full training budget
+(``BUDGET`` below: 15 epochs, where the DVC pipeline affords only a few) twice in one run —
+with the upstream semantic pre-training and with it skipped (backbone from scratch) — and
+prints one JSON object with the machine's load, so contended numbers can be told apart.
 
-    python benchmarks/baseline.py [--seeds 0 1 2] [--params params.yaml]
+    python benchmarks/baseline.py [--seeds 0 1 2] [--params params.yaml] [--set k=v ...]
 
-Expected on 2 CPU cores: about 4 minutes of training per run; target test SRCC >= 0.85 with
-the upstream pre-training. Needs the embedded default (`qfm world`); makes the upstream
-checkpoint if `models/upstream.safetensors` is missing.
+Expected on 2 idle CPU cores: about 4 minutes of training per run; target test SRCC >= 0.85
+with the upstream pre-training. Needs the embedded default (`qfm world`); pre-trains its own
+upstream checkpoint (timed) in a temporary folder. On a shared, busy machine run it with
+OMP_NUM_THREADS=1: two spinning OpenMP threads per process slow every step ten-fold.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from qfm.engine import fit
 from qfm.upstream import pretrain
 
 
+BUDGET = {"train.epochs": 15, "train.warmup_epochs": 2.0, "train.step_epochs": 10,
+          "train.eval_every": 5}  # the baseline's full CPU budget (qfm.config defaults)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -37,27 +44,29 @@ def main() -> None:
     import yaml
 
     cfg = load_params(args.params) if Path(args.params).is_file() else RunConfig()
+    cfg = override(cfg, BUDGET)
     cfg = override(cfg, {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})
     cfg = override(cfg, {"qfm.enabled": False, "model.gate": False, "distill.enabled": False})
     if not paths.world_table().is_file():
         raise SystemExit("no embedded default: run `qfm world` first")
-    up = paths.upstream_checkpoint()
-    up_seconds = None
-    if not up.is_file():
-        t0 = time.perf_counter()
-        pretrain(cfg.model, cfg.upstream, up, seed=cfg.shared.seed, progress=False)
-        up_seconds = time.perf_counter() - t0
     out = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                       "loadavg_start": os.getloadavg(),
                        "processor": platform.processor() or platform.machine()},
            "backbone": cfg.model.backbone, "img_size": cfg.model.img_size,
-           "epochs": cfg.train.epochs, "upstream_seconds": up_seconds, "runs": []}
+           "epochs": cfg.train.epochs, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
+        # its own upstream checkpoint: one in models/ may belong to another backbone
+        up = Path(tmp) / "upstream.safetensors"
+        t0 = time.perf_counter()
+        meta = pretrain(cfg.model, cfg.upstream, up, seed=cfg.shared.seed, progress=False)
+        out["upstream_seconds"] = round(time.perf_counter() - t0, 1)
+        out["upstream_accuracy"] = round(meta["heldout_accuracy"], 3)
         for seed in args.seeds:
             for weights in ("upstream", "none"):
                 c = override(cfg, {"model.weights": weights, "shared.seed": seed,
                                    "train.split": seed})
                 t0 = time.perf_counter()
-                m = fit(c, Path(tmp) / f"{weights}_{seed}", progress=False)
+                m = fit(c, Path(tmp) / f"{weights}_{seed}", upstream=up, progress=False)
                 out["runs"].append({
                     "seed": seed, "upstream": weights == "upstream",
                     "wall_seconds": round(time.perf_counter() - t0, 1),
@@ -66,6 +75,7 @@ def main() -> None:
                     "test_plcc": round(m["test"]["plcc"], 4),
                     "val_srcc": round(m["val"]["srcc"], 4), "best_epoch": m["best_epoch"]})
                 print(json.dumps(out["runs"][-1]), flush=True)
+    out["machine"]["loadavg_end"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 
 
