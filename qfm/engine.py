@@ -16,11 +16,9 @@ ranks after each epoch. Run directories must be on a file system all ranks see.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -39,6 +37,8 @@ from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.transforms import TestTransform, TrainTransform
 from qfm.metrics import correlations
+from qfm.distributed import (SeededItems, init_distributed, mean_over_ranks, shard_batches,
+                             sync_gradients, sync_model)
 from qfm.model import IQAModel, build_model
 
 Objective = Callable[[IQAModel, dict], tuple[torch.Tensor, dict]]
@@ -108,111 +108,6 @@ def infer(model: IQAModel, images: torch.Tensor, device: torch.device,
         return model(images.to(device, non_blocking=True)).float().cpu()
 
 
-# --- data-parallel training (torchrun) ----------------------------------------------------
-
-def init_distributed(device_name: str = "auto") -> tuple[torch.device, int, int]:
-    """Join torchrun's process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, gloo on CPU).
-
-    The group lives until the process exits, so several fits in one process (distillation:
-    teacher, then student) share it.
-
-    Returns:
-        (device — ``cuda:LOCAL_RANK`` under torchrun on GPU, rank, world size).
-    """
-    device = resolve_device(device_name)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 and not dist.is_initialized():
-        return device, 0, 1
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
-    return device, dist.get_rank(), dist.get_world_size()
-
-
-def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:
-    """Average gradients over ranks in place (no-op for one process).
-
-    A parameter without a gradient on every rank keeps none (AdamW then skips it, as it
-    would in one process); one with a gradient on some ranks gets zeros on the others.
-    """
-    if world <= 1 or not params:
-        return
-    dev = params[0].device
-    has = torch.tensor([p.grad is not None for p in params], dtype=torch.uint8, device=dev)
-    dist.all_reduce(has, op=dist.ReduceOp.MAX)
-    grads = []
-    for p, h in zip(params, has.tolist()):
-        if h:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            grads.append(p.grad)
-    for dtype in {g.dtype for g in grads}:  # one bucket per dtype
-        group = [g for g in grads if g.dtype == dtype]
-        flat = torch.cat([g.reshape(-1) for g in group])
-        dist.all_reduce(flat)
-        flat /= world
-        for g, part in zip(group, flat.split([g.numel() for g in group])):
-            g.copy_(part.view_as(g))
-
-
-@torch.no_grad()
-def sync_model(model: torch.nn.Module, world: int, average_buffers: bool = False) -> None:
-    """Make every rank hold rank 0's parameters and buffers, or with ``average_buffers``
-    the mean of each floating buffer (BatchNorm statistics, computed per rank)."""
-    if world <= 1:
-        return
-    if average_buffers:
-        for b in model.buffers():
-            if b.is_floating_point():
-                dist.all_reduce(b)
-                b /= world
-        return
-    for t in model.state_dict().values():
-        dist.broadcast(t, 0)
-
-
-def _mean_over_ranks(logs: dict, world: int) -> dict:
-    if world <= 1 or not logs:
-        return logs
-    keys = sorted(logs)
-    vals = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        vals = vals.cuda()
-    dist.all_reduce(vals)
-    return dict(zip(keys, (vals / world).tolist()))
-
-
-class SeededItems(Dataset):
-    """Seed torch's RNG per item from (epoch seed, index): an image's random crop depends on
-    the run's seed, the epoch and the image only — not on the worker, the rank or the batch."""
-
-    def __init__(self, ds: Dataset, seed: int):
-        self.ds, self.seed = ds, seed
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + int(i)) % (2 ** 63))
-            return self.ds[i]
-
-
-def shard_batches(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
-    """This rank's contiguous slice of each global batch (sizes must divide by ``world``)."""
-    out = []
-    for b in batches:
-        if len(b) % world:
-            raise ValueError(f"train.batch_size: batch of {len(b)} does not divide by "
-                             f"{world} processes")
-        k = len(b) // world
-        out.append(list(b[rank * k:(rank + 1) * k]))
-    return out
-
-
 def predict_all(model: IQAModel, ds: Dataset, device: torch.device, *, batch_size: int = 32,
                 workers: int = 0, amp: bool = True, desc: str = "eval", rank: int = 0,
                 world: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +164,7 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
         step += 1
         bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", refresh=False)
     n = max(step - start_step, 1)
-    means = _mean_over_ranks({k: v / n for k, v in sums.items()}, world)
+    means = mean_over_ranks({k: v / n for k, v in sums.items()}, world)
     return {**means, "steps": step - start_step}
 
 
@@ -364,7 +259,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
         The metrics dictionary written to ``run_dir/metrics.json``.
     """
     run_dir = Path(run_dir)
-    device, rank, world = init_distributed(cfg.train.device)
+    device, rank, world = init_distributed(resolve_device(cfg.train.device))
     return _fit(cfg, run_dir, upstream, objective, progress and rank == 0, extra_train,
                 device, rank, world)
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from qfm.engine import fit, shard_batches
+from qfm.distributed import shard_batches
+from qfm.engine import fit
 
 # Same global batch (8 = 2 × 4), same seeded batches and crops, BatchNorm-free ViT: only the
 # order of floating-point sums differs (gradients averaged over two halves). After 6 AdamW
