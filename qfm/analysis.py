@@ -89,13 +89,16 @@ def _load(cfg: RunConfig, checkpoint, upstream, device):
         from qfm.evaluate import load_model
 
         model, meta = load_model(checkpoint, str(device))
-        return model, int(meta["config"]["model"]["img_size"]), "checkpoint", Path(checkpoint)
+        where = (meta.get("dataset", cfg.train.dataset), meta.get("split", cfg.train.split))
+        return (model, int(meta["config"]["model"]["img_size"]), "checkpoint", Path(checkpoint),
+                where)
     _, meta = load_tensors(upstream)
     mcfg = from_dict(type(cfg.model), {**to_dict(cfg.model), "weights": "upstream",
                                        "backbone": meta.get("backbone", cfg.model.backbone),
                                        "img_size": meta.get("img_size", cfg.model.img_size)})
     net = Backbone(create_backbone(mcfg, upstream)).to(device)
-    return net.eval(), mcfg.img_size, "upstream", Path(upstream)
+    return net.eval(), mcfg.img_size, "upstream", Path(upstream), (cfg.train.dataset,
+                                                                   cfg.train.split)
 
 
 def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None = None,
@@ -104,7 +107,9 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
     """Run the observation and write ``semantic_noise.json`` and ``semantic_noise.png``.
 
     Args:
-        cfg: which data set and split (``train.dataset``, ``train.split``), device.
+        cfg: data set and split for an upstream backbone (``train.dataset``,
+            ``train.split``; a checkpoint is analysed on its own run's data set and split, so
+            its training images never count as test pairs), device, data root.
         out_dir: output folder.
         checkpoint: a trained model (:func:`qfm.evaluate.load_model`), or
         upstream: the raw upstream backbone (``models/upstream.safetensors``).
@@ -122,15 +127,15 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
 
     t = cfg.train
     device = resolve_device(t.device)
-    model, size, kind, path = _load(cfg, checkpoint, upstream, device)
-    root, parts = load_parts(t.dataset, t.split, cfg.shared.data_root, t.max_images)
+    model, size, kind, path, (dataset, split) = _load(cfg, checkpoint, upstream, device)
+    root, parts = load_parts(dataset, split, cfg.shared.data_root, t.max_images)
     table = parts[part]
     ds = IQADataset(table, root, TestTransform(size, 1))
     feats = pooled_features(model, DataLoader(ds, batch_size=64, num_workers=t.workers),
                             device)
     quality = table["mos"].to_numpy(float)
-    result = {"source": kind, "path": path.name, "sha256": sha256(path), "dataset": t.dataset,
-              "split": t.split, "part": part, "images": len(table), "closest": closest,
+    result = {"source": kind, "path": path.name, "sha256": sha256(path), "dataset": dataset,
+              "split": split, "part": part, "images": len(table), "closest": closest,
               "threshold": threshold, "share": {}, "cutoff": {}}
     figure_key = "selected" if "selected" in feats else "upstream"
     for name, f in feats.items():
@@ -143,7 +148,7 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
             semantic_noise_figure(dist, gap, cut, threshold, share, out / "semantic_noise.png",
-                                  title=f"{kind} {path.name} · {t.dataset} {part} "
+                                  title=f"{kind} {path.name} · {dataset} {part} "
                                         f"({name} features)")
     result["share_figure"] = figure_key
     write_json(result, Path(out_dir) / "semantic_noise.json")

@@ -25,9 +25,11 @@ def test_smoke_analyze_checkpoint_and_upstream(tiny_home, tmp_path, make_cfg):
     from qfm.engine import fit
     from qfm.upstream import pretrain
 
-    cfg = make_cfg(train={"epochs": 1}, model={"gate": True})
+    cfg = make_cfg(train={"epochs": 1, "split": 1}, model={"gate": True})
     fit(cfg, tmp_path / "run", progress=False)
-    r = analyze(cfg, tmp_path / "a", checkpoint=tmp_path / "run" / "model.safetensors")
+    # a checkpoint is analysed on its own split, whatever the config says
+    r = analyze(make_cfg(), tmp_path / "a", checkpoint=tmp_path / "run" / "model.safetensors")
+    assert r["split"] == 1
     saved = json.loads((tmp_path / "a" / "semantic_noise.json").read_text())
     assert saved == json.loads(json.dumps(r))
     assert set(r["share"]) == {"upstream", "selected"} and r["images"] > 2

@@ -1,0 +1,94 @@
+"""Baseline vs QFM-IQM on the embedded default: test SRCC/PLCC over seeds + semantic-noise share.
+
+Each seed k uses split k and ``shared.seed = k``; every variant runs on the same seeds, so
+variants are compared on identical splits. Finished runs are reused (rerun to resume). Prints
+one JSON object (per-run numbers, mean ± std per variant) and writes it to ``--out``.
+
+    .venv/bin/python benchmarks/qfm_experiment.py [--seeds 0 1 2] [--variants baseline qfm]
+        [--runs runs/qfm_experiment] [--set KEY=VALUE ...]
+
+Needs ``qfm world`` and ``qfm upstream`` (``models/upstream.safetensors``). On 2 shared CPU
+cores a 20-epoch run takes 4-8 minutes; ``distill`` costs a teacher (reused: the ``qfm`` run of
+the same seed) plus a student whose epochs are twice as long with ``distill.views=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import yaml
+
+from qfm.analysis import analyze
+from qfm.checkpoint import write_json
+from qfm.config import RunConfig, override
+from qfm.distill_run import run_distill
+from qfm.engine import fit
+
+# every variant: the CPU default + the upstream semantic pre-training, then its switches
+VARIANTS = {
+    "baseline": {},
+    "gate": {"model.gate": True},
+    "qfm": {"model.gate": True, "qfm.enabled": True},
+    "distill": {"model.gate": True, "qfm.enabled": True, "distill.enabled": True,
+                "distill.views": 1, "distill.unlabelled": "world"},
+}
+
+
+def run_one(name: str, seed: int, sets: dict, runs: Path) -> dict:
+    """Train (or reuse) one run and analyse its checkpoint on the test split."""
+    cfg = override(RunConfig(), {"model.weights": "upstream", **VARIANTS[name], **sets,
+                                 "train.split": seed, "shared.seed": seed})
+    run_dir = runs / f"{name}_s{seed}"
+    if not (run_dir / "metrics.json").is_file():
+        if cfg.distill.enabled:
+            teacher = runs / f"qfm_s{seed}"  # the qfm variant is exactly the teacher's run
+            if (teacher / "metrics.json").is_file() and not (run_dir / "teacher").exists():
+                shutil.copytree(teacher, run_dir / "teacher")
+            run_distill(cfg, run_dir)
+        else:
+            fit(cfg, run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    noise = analyze(cfg, run_dir / "analysis", checkpoint=run_dir / "model.safetensors")
+    return {"test": metrics["test"], "val_srcc": metrics["val"]["srcc"],
+            "best_epoch": metrics["best_epoch"], "train_seconds": metrics["train_seconds"],
+            "share": noise["share"], "base_rate": noise["base_rate"]}
+
+
+def summarise(rows: list[dict]) -> dict:
+    def ms(vals):
+        return {"mean": statistics.mean(vals),
+                "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+
+    return {"test_srcc": ms([r["test"]["srcc"] for r in rows]),
+            "test_plcc": ms([r["test"]["plcc"] for r in rows]),
+            "val_srcc": ms([r["val_srcc"] for r in rows]),
+            "share_selected": ms([r["share"].get("selected", r["share"]["upstream"])
+                                  for r in rows]),
+            "share_upstream": ms([r["share"]["upstream"] for r in rows])}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", default=["baseline", "qfm"], choices=VARIANTS)
+    p.add_argument("--runs", default="runs/qfm_experiment")
+    p.add_argument("--out", default=None, help="JSON file (default: RUNS/summary.json)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args()
+    sets = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    runs = Path(args.runs)
+    result = {"settings": sets, "seeds": args.seeds, "runs": {}, "summary": {}}
+    for name in args.variants:
+        rows = [run_one(name, s, sets, runs) for s in args.seeds]
+        result["runs"][name] = rows
+        result["summary"][name] = summarise(rows)
+    write_json(result, Path(args.out) if args.out else runs / "summary.json")
+    print(json.dumps(result["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
