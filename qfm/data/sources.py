@@ -16,7 +16,7 @@ from qfm.data.table import TableError, read_table
 
 
 def load_parts(dataset: str, split: int, data_root: str | None = None,
-               max_images: int = 0) -> tuple[Path, dict[str, pd.DataFrame]]:
+               max_images: int = 0, use_cache: bool = True) -> tuple[Path, dict[str, pd.DataFrame]]:
     """The root folder and the train/val/test tables of one split.
 
     Args:
@@ -24,6 +24,8 @@ def load_parts(dataset: str, split: int, data_root: str | None = None,
         split: index of the split file; -1 = the official split (real data sets).
         data_root: configured data root (``QFM_DATA`` wins).
         max_images: keep a fixed sample of n rows of each part (0 = all); smoke runs.
+        use_cache: for data sets the protocol resizes (SPAQ, KonIQ), read the resized copies
+            (made once by :func:`qfm.data.cache.build_cache`, skipped when present).
     Returns:
         (root, {"train": df, "val": df, "test": df}).
     """
@@ -45,6 +47,14 @@ def load_parts(dataset: str, split: int, data_root: str | None = None,
         # split -1 = the data set's official split (KonIQ-10k, FLIVE)
         split_path = protocol_split_path(dataset, "official" if split < 0 else str(split))
     parts = read_split(split_path, table)
+    if dataset != "world" and use_cache:
+        from qfm.data.cache import build_cache, cache_dir, needs_cache
+
+        if needs_cache(dataset):  # SPAQ / KonIQ: decode the resized copies, not 4000-px photos
+            cached = build_cache(dataset, table, root, cache_dir(dataset, data_root))
+            rename = dict(zip(table["image"], cached["image"]))
+            root = cache_dir(dataset, data_root)
+            parts = {k: v.assign(image=v["image"].map(rename)) for k, v in parts.items()}
     if max_images:
         # a seeded sample, not the first rows: tables are sorted by content
         parts = {k: v.sample(min(max_images, len(v)), random_state=0).reset_index(drop=True)

@@ -1,0 +1,92 @@
+"""The paper's evaluation protocol: N seeded splits per data set, and cross-data-set tests.
+
+* :func:`run_protocol` trains and evaluates one model per split (model selection on each
+  split's validation part, numbers on its test part) and reports every split's numbers with
+  the median and mean ± std of SRCC, PLCC (raw and after the logistic fit) and KRCC.
+* :func:`cross_dataset` scores a trained checkpoint on **all** images of another data set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from qfm import paths
+from qfm.checkpoint import write_json
+from qfm.config import RunConfig, override
+from qfm.data.dataset import IQADataset
+from qfm.data.transforms import TestTransform
+from qfm.engine import evaluate, fit
+from qfm.metrics import summarize
+
+METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
+
+
+def run_protocol(cfg: RunConfig, dataset: str, splits: list[int], runs: str | Path,
+                 progress: bool = True) -> dict:
+    """Train/evaluate on each split and summarise (a finished split is read back, not rerun).
+
+    Args:
+        cfg: base configuration (model, train, qfm, ...).
+        dataset: ``world`` or a real data set name.
+        splits: split indices (-1 = the official split).
+        runs: folder receiving ``<dataset>/split_<k>/`` run folders and ``protocol.json``.
+    Returns:
+        ``{"dataset", "splits": [{split, srcc, ...}], "summary": {metric: {median, mean, std}}}``
+    """
+    out_dir = Path(runs) / dataset
+    rows = []
+    for k in splits:
+        c = override(cfg, {"train.dataset": dataset, "train.split": k})
+        run_dir = out_dir / f"split_{'official' if k < 0 else k}"
+        m = fit(c, run_dir, progress=progress)  # resumes / reuses a finished run
+        rows.append({"split": k, **{name: m["test"][name] for name in METRICS},
+                     "best_epoch": m["best_epoch"], "val_srcc": m["val"]["srcc"]})
+    result = {"dataset": dataset, "splits": rows,
+              "summary": {name: summarize([r[name] for r in rows]) for name in METRICS}}
+    write_json(result, out_dir / "protocol.json")
+    return result
+
+
+def cross_dataset(checkpoint: str | Path, dataset: str, cfg: RunConfig) -> dict:
+    """Metrics of a checkpoint on every image of ``dataset`` (train on A, test on all of B).
+
+    Returns:
+        Correlations over the whole table of ``dataset`` (its ``mos``, normalised).
+    """
+    from qfm.data.table import read_table
+    from qfm.evaluate import load_model
+
+    model, meta = load_model(checkpoint, cfg.train.device)
+    if dataset == "world":
+        root, table = paths.world_dir(), read_table(paths.world_table())
+    else:
+        from qfm.data.facts import canonical_name
+        from qfm.data.readers import read_dataset
+
+        root = paths.dataset_dir(canonical_name(dataset), cfg.shared.data_root)
+        table = read_dataset(canonical_name(dataset), root)
+    size = meta["config"]["model"]["img_size"]
+    ds = IQADataset(table, root, TestTransform(size, cfg.train.test_crops))
+    dev = next(model.parameters()).device
+    loader = DataLoader(ds, batch_size=32, num_workers=cfg.train.workers)
+    metrics = evaluate(model, loader, dev, cfg.train.amp, f"cross {dataset}")
+    return {"train_dataset": meta.get("dataset"), "test_dataset": dataset, **metrics}
+
+
+def parse_splits(text: str) -> list[int]:
+    """``"0-9"`` → [0..9]; ``"0,3,5"``; ``"official"`` → [-1]."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == "official":
+            out.append(-1)
+        elif "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    if not out:
+        raise ValueError(f"--splits {text!r}: no split given (e.g. 0-9, 0,1,2 or official)")
+    return out
