@@ -1,0 +1,257 @@
+"""The reproducibility pipeline: dvc.yaml ↔ params.yaml ↔ notebooks, and a smoke ``dvc repro``.
+
+The smoke run copies the repository (tracked and new, non-ignored files) into a temporary
+folder, writes smoke parameters there (a tiny world, one short epoch per run, a few runs) and
+runs ``dvc repro``: every notebook runs end to end under papermill, and the book builds. It is
+shared with ``tests/test_book.py`` (built once per session). About 2–3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from qfm import report
+from qfm.config import RunConfig, load_params, to_dict
+from qfm.engine import config_hash
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPER_SECTIONS = {"variants", "runs"}  # pipeline sections that are no stage's own
+SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], contents_per_photo=3,
+                   distortions=["gaussian_blur", "gaussian_noise", "jpeg"], levels=3,
+                   unlabelled_per_content=1, split=[0.5, 0.25, 0.25])
+SMOKE_RUNS = {
+    "train": {r: {"variant": r.rsplit("-s", 1)[0], "seed": int(r.rsplit("-s", 1)[1])}
+              for r in ("baseline-s0", "baseline-s1", "gate_qfm-s0", "gate_qfm-s1",
+                        "tau_lo-s0")},
+    "distill": {"full-s0": {"variant": "gate_qfm", "seed": 0},
+                "full-s1": {"variant": "gate_qfm", "seed": 1}}}
+
+
+def dvc_yaml() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+def params_raw() -> dict:
+    return report.read_params(ROOT / "params.yaml")
+
+
+def stage_notebook(stage: dict) -> str | None:
+    """The notebook a stage runs (``notebooks/<name>.ipynb`` in its command), if any."""
+    cmd = (stage.get("do") or stage)["cmd"]
+    found = re.findall(r"notebooks/([A-Za-z0-9_]+)\.ipynb", cmd)
+    assert len(set(found)) <= 1, f"one notebook per stage: {cmd}"
+    return found[0] if found else None
+
+
+# --- structure (fast) ---------------------------------------------------------------------
+
+def test_stage_names_match_params_sections_and_notebooks():
+    stages, raw = dvc_yaml()["stages"], params_raw()
+    notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    with_notebook = {}
+    for name, stage in stages.items():
+        nb = stage_notebook(stage)
+        if nb is not None:
+            assert nb == name, f"stage {name} runs notebooks/{nb}.ipynb"
+            assert name in raw, f"stage {name} has a notebook but no params.yaml section"
+            with_notebook[name] = nb
+    assert set(with_notebook) == notebooks, "every notebook is the stage of its name"
+    components = {f for f in to_dict(RunConfig())}
+    for section in raw:
+        assert section in components | set(stages) | HELPER_SECTIONS, \
+            f"params.yaml section {section!r} is neither a component nor a stage"
+
+
+def test_notebooks_committed_without_outputs_and_flat_parameters():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        for c in code:
+            assert c.outputs == [] and c.execution_count is None, f"{path.name}: has outputs"
+        params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1, f"{path.name}: one cell tagged 'parameters'"
+        tree = ast.parse(params[0].source)
+        lines = params[0].source.splitlines()
+        for node in tree.body:
+            assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), \
+                f"{path.name}: parameters are flat literals"
+            assert "#" in lines[node.lineno - 1], f"{path.name}: each parameter has a comment"
+        assert nb.cells[0].cell_type == "markdown", f"{path.name}: starts with its header"
+
+
+def test_params_load_and_every_component_key_is_listed():
+    raw = params_raw()
+    load_params(ROOT / "params.yaml")
+    report.check_runs(raw)
+    for section, fields in to_dict(RunConfig()).items():
+        missing = set(fields) - set(raw.get(section) or {})
+        assert not missing, f"params.yaml {section}: list every key (-S reaches it): {missing}"
+
+
+def test_distill_runs_reuse_their_teacher_run():
+    """The teacher a student derives is exactly its train run: same config hash."""
+    from qfm.distill_run import teacher_config
+
+    raw, params = params_raw(), ROOT / "params.yaml"
+    for name, item in raw["runs"]["distill"].items():
+        student = report.run_config(params, item["variant"], item["seed"], distill=True)
+        plain = report.run_config(params, item["variant"], item["seed"])
+        assert student.distill.enabled and not plain.distill.enabled
+        assert config_hash(teacher_config(student)) == config_hash(plain), name
+
+
+def test_paper_profile_comment_matches_report():
+    text = (ROOT / "params.yaml").read_text()
+    block = text[text.index("# Paper profile"):]
+    flags = dict(m.groups() for m in re.finditer(
+        r"-S '?((?:model|train|distill)\.[^=\s]+)=([^\s']+)", block))
+    flags.pop("train.dataset")
+    want = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower()
+            if isinstance(v, bool) else str(v) for k, v in report.PAPER_PROFILE.items()}
+    assert flags == want
+
+
+def test_sweep_table_picks_runs_that_differ_in_one_key():
+    import pandas as pd
+
+    raw = {"variants": {"base": {"qfm": {"enabled": True}},
+                        "lo": {"qfm": {"enabled": True, "tau": 0.02}},
+                        "other": {"qfm": {"enabled": True, "tau": 0.02, "rho": 0.1}}}}
+    runs = pd.DataFrame([("base-s0", "base", "train", 0, 0.05, 0.5, 0.6),
+                         ("lo-s0", "lo", "train", 0, 0.02, 0.4, 0.5),
+                         ("other-s0", "other", "train", 0, 0.02, 0.9, 0.9)],
+                        columns=["run", "variant", "kind", "seed", "tau", "srcc", "plcc"])
+    table = report.sweep_table(runs, raw, "base", "qfm.tau", 0)
+    assert table["run"].tolist() == ["lo-s0", "base-s0"]
+
+
+# --- the smoke pipeline ---------------------------------------------------------------------
+
+def project_files() -> list[str]:
+    """Tracked files and new files git does not ignore (what a clone plus this work holds)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def smoke_env(root: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QFM_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["QFM_HOME"] = str(root)
+    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
+    return env
+
+
+def dvc(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root,
+                          env=smoke_env(root), capture_output=True, text=True, timeout=timeout)
+
+
+def make_smoke_project(dst: Path) -> Path:
+    """Copy the project to ``dst`` and write its smoke ``params.yaml``."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    for rel in project_files():
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dst / rel)
+    raw = params_raw()
+    raw["shared"]["smoke"] = True
+    raw["world"].update(SMOKE_WORLD)
+    raw["runs"] = SMOKE_RUNS
+    (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    return dst
+
+
+def smoke_pipeline(tmp_path_factory) -> Path:
+    """``dvc repro`` of the smoke project, once per test session."""
+    root = tmp_path_factory.getbasetemp() / "smoke_pipeline"
+    done = root / ".smoke-done.json"
+    if done.is_file():
+        return root
+    make_smoke_project(root)
+    t0 = time.perf_counter()
+    proc = dvc(root, "repro")
+    assert proc.returncode == 0, f"dvc repro failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    done.write_text(json.dumps({"seconds": time.perf_counter() - t0}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_project(tmp_path_factory):
+    return smoke_pipeline(tmp_path_factory)
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_runs_every_notebook(smoke_project):
+    root = smoke_project
+    executed = sorted((root / "book" / "executed").rglob("*.ipynb"))
+    names = {p.relative_to(root / "book" / "executed").with_suffix("").as_posix()
+             for p in executed}
+    run_pages = {f"{stage}/{r}" for stage, items in SMOKE_RUNS.items() for r in items}
+    others = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(SMOKE_RUNS)
+    assert names == run_pages | others
+    for path in executed:
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["papermill"]["exception"] is None or \
+            nb.metadata["papermill"]["exception"] is False, path.name
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], path.name
+        rel = path.relative_to(root / "book" / "executed").with_suffix("").as_posix()
+        if rel in run_pages or rel in ("analysis", "figures"):
+            assert any("image/png" in o.get("data", {}) for o in outputs), f"{path}: no plot"
+    for stage, runs in SMOKE_RUNS.items():
+        for run in runs:
+            s = json.loads((root / "results" / stage / f"{run}.json").read_text())
+            assert s["run"] == run and -1.0 <= s["test"]["srcc"] <= 1.0
+    from qfm.evaluate import load_model
+
+    _, meta = load_model(root / "models" / "default.safetensors", "cpu")
+    assert meta["source_run"] == "full-s0" and meta["config"]["distill"]["enabled"]
+    assert (root / "book" / "_build" / "html" / "results.html").is_file()
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_is_up_to_date_and_reports_metrics(smoke_project):
+    root = smoke_project
+    status = dvc(root, "status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout) == {}, status.stdout
+    metrics = dvc(root, "metrics", "show", "--json")
+    assert metrics.returncode == 0, metrics.stderr
+    shown = json.dumps(json.loads(metrics.stdout))
+    for run in [*SMOKE_RUNS["train"], *SMOKE_RUNS["distill"]]:
+        assert f"{run}.json" in shown
+
+
+@pytest.mark.slow
+def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp_path):
+    """`dvc exp run -S qfm.rho=…` would rerun exactly the stages `dvc status` lists here."""
+    root = smoke_project
+    params = root / "params.yaml"
+    original = params.read_text()
+    try:
+        raw = yaml.safe_load(original)
+        raw["qfm"]["rho"] = 0.1
+        params.write_text(yaml.safe_dump(raw, sort_keys=False))
+        changed = set(json.loads(dvc(root, "status", "--json").stdout))
+        assert not changed & {"world", "upstream"}
+        assert {f"train@{r}" for r in SMOKE_RUNS["train"]} <= changed
+        raw["qfm"]["rho"] = yaml.safe_load(original)["qfm"]["rho"]
+        raw["figures"]["seed"] = 1
+        params.write_text(yaml.safe_dump(raw, sort_keys=False))
+        changed = set(json.loads(dvc(root, "status", "--json").stdout))
+        assert changed == {"figures"}, changed
+    finally:
+        params.write_text(original)
