@@ -187,6 +187,8 @@ def build_model(cfg: ModelConfig, upstream: str | Path | None = None) -> IQAMode
     """
     backbone = Backbone(create_backbone(cfg, upstream))
     width = backbone.width
-    gate = FeatureGate(width, cfg.gate_hidden) if cfg.gate else None
     decoder = PanelDecoder(width, cfg.dim, cfg.heads, cfg.queries, cfg.mlp_ratio, cfg.dropout)
+    # The gate is drawn last, so switching it on leaves the decoder's initialisation (and
+    # every later draw) as in the baseline: ablations differ by the gate, not by the init.
+    gate = FeatureGate(width, cfg.gate_hidden) if cfg.gate else None
     return IQAModel(backbone, decoder, gate)

@@ -145,6 +145,9 @@ def test_switches_off_equal_the_baseline_exactly(make_cfg):
     gated = _model(make_cfg, gate=True)
     assert set(gated.state_dict()) - set(base.state_dict()) == {
         k for k in gated.state_dict() if k.startswith("gate.")}
+    # same seed: switching the gate on leaves backbone and decoder initialisation unchanged
+    own = gated.state_dict()
+    assert all(torch.equal(v, own[k]) for k, v in base.state_dict().items())
 
 
 def test_qfm_objective_logs_and_sam(make_cfg):
