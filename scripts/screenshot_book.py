@@ -1,7 +1,7 @@
 """Screenshot a page of the built book in headless Chromium, offline, and check its images.
 
     python scripts/screenshot_book.py [--html book/_build/html] [--page results.html] \
-        [--out book_results.png] [--width 1280] [--height 2400]
+        [--out results/screenshots/results.png] [--width 1280] [--height 2400]
 
 Needs the Debian package ``chromium`` (``apt-get install -y chromium``). Chromium opens the
 built files through ``file://`` with networking features off and a fresh profile, so the
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--html", default="book/_build/html", help="the built book")
     ap.add_argument("--page", default="results.html", help="page to screenshot")
-    ap.add_argument("--out", default="book_results.png", help="PNG to write")
+    ap.add_argument("--out", default="results/screenshots/results.png", help="PNG to write")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=2400)
     args = ap.parse_args(argv)
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("screenshot_book: chromium not found (apt-get install -y chromium)",
               file=sys.stderr)
         return 1
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     screenshot(html / args.page, Path(args.out), args.width, args.height, browser)
     result["screenshot"] = str(Path(args.out))
     print(json.dumps(result, indent=2))
