@@ -5,7 +5,8 @@ Trains the CPU profile of ``params.yaml`` (model, upstream) at the full training
 with the upstream semantic pre-training and with it skipped (backbone from scratch) — and
 prints one JSON object with the machine's load, so contended numbers can be told apart.
 
-    python benchmarks/baseline.py [--seeds 0 1 2] [--params params.yaml] [--set k=v ...]
+    python benchmarks/baseline.py [--seeds 0 1 2] [--weights upstream none] [--params params.yaml]
+        [--set k=v ...]
 
 Expected on 2 idle CPU cores: about 4 minutes of training per run; target test SRCC >= 0.85
 with the upstream pre-training. Needs the embedded default (`qfm world`); pre-trains its own
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from qfm import paths
+from qfm.checkpoint import write_json
 from qfm.config import RunConfig, load_params, override
 from qfm.engine import fit
 from qfm.upstream import pretrain
@@ -39,7 +41,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--weights", nargs="+", default=["upstream", "none"],
+                    choices=["upstream", "none"], help="with / without the upstream pre-training")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
     args = ap.parse_args()
     import yaml
 
@@ -53,7 +58,7 @@ def main() -> None:
                        "loadavg_start": os.getloadavg(),
                        "processor": platform.processor() or platform.machine()},
            "backbone": cfg.model.backbone, "img_size": cfg.model.img_size,
-           "epochs": cfg.train.epochs, "runs": []}
+           "epochs": cfg.train.epochs, "settings": args.set, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         # its own upstream checkpoint: one in models/ may belong to another backbone
         up = Path(tmp) / "upstream.safetensors"
@@ -62,7 +67,7 @@ def main() -> None:
         out["upstream_seconds"] = round(time.perf_counter() - t0, 1)
         out["upstream_accuracy"] = round(meta["heldout_accuracy"], 3)
         for seed in args.seeds:
-            for weights in ("upstream", "none"):
+            for weights in args.weights:
                 c = override(cfg, {"model.weights": weights, "shared.seed": seed,
                                    "train.split": seed})
                 t0 = time.perf_counter()
@@ -77,6 +82,8 @@ def main() -> None:
                 print(json.dumps(out["runs"][-1]), flush=True)
     out["machine"]["loadavg_end"] = os.getloadavg()
     print(json.dumps(out, indent=2))
+    if args.out:
+        write_json(out, Path(args.out))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ Without CUDA it prints ``{"status": "no CUDA: nothing measured"}`` and exits 0;
     python benchmarks/gpu_check.py --dry-run        # CPU, seconds
 
 H100: about 8 minutes. Result: one JSON object; the book's Performance page reads it from
-``results/benchmarks/gpu_check.json``.
+``benchmarks/results/gpu_check.json``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run the benchmarks and store their JSON in ``results/benchmarks/<name>.json``.
+"""Run the benchmarks and store their JSON in ``benchmarks/results/<name>.json``.
 
 Each benchmark runs as its own process (``benchmarks/<name>.py``), one after the other, so
 they do not compete with each other; what it prints is stored with a ``_run`` record: the

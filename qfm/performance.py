@@ -1,7 +1,7 @@
 """The book's Performance page: read the benchmark JSON files and turn them into tables.
 
 ``benchmarks/*.py`` print one JSON object each; ``benchmarks/run_all.py`` stores them as
-``results/benchmarks/<name>.json`` with a ``_run`` record (command, time, load average,
+``benchmarks/results/<name>.json`` with a ``_run`` record (command, time, load average,
 threads). This module reads whatever is there — a missing or unreadable file is "not measured
 yet", never an error — and builds the tables ``notebooks/performance.ipynb`` shows. No
 measurement happens here.

@@ -269,6 +269,45 @@ def noise_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+BUDGET_ORDER = ("baseline", "gate", "gate_qfm", "full")  # benchmarks/qfm_experiment.py
+
+
+def budget_frames(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The full-CPU-budget experiment (``benchmarks/qfm_experiment.py``'s JSON), or None.
+
+    Returns:
+        ``(runs, spread)``: one row per variant and seed (test SRCC/PLCC, validation SRCC,
+        semantic-noise share, optimisation steps, training seconds), and per variant the
+        mean ± std over seeds (steps: mean; seconds: median, as runs may share a busy machine).
+        None when the file is absent (the book then says "not measured yet").
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    rows = []
+    for name, per_seed in data["runs"].items():
+        for seed, r in zip(data["seeds"], per_seed):
+            rows.append({"model": name, "seed": seed, "srcc": r["test"]["srcc"],
+                         "plcc": r["test"]["plcc"], "val_srcc": r["val_srcc"],
+                         "share": r["share"].get("selected", r["share"]["upstream"]),
+                         "base_rate": r["base_rate"], "train_seconds": r["train_seconds"],
+                         "steps": r.get("steps", float("nan"))})
+    runs = pd.DataFrame(rows)
+    order = [m for m in BUDGET_ORDER if m in set(runs["model"])]
+    order += sorted(set(runs["model"]) - set(order))
+    spread = []
+    for name in order:
+        sub = runs[runs["model"] == name]
+        s, p, h = summarize(sub["srcc"]), summarize(sub["plcc"]), summarize(sub["share"])
+        spread.append({"model": name, "seeds": s["n"], "srcc_mean": s["mean"],
+                       "srcc_std": s["std"], "plcc_mean": p["mean"], "plcc_std": p["std"],
+                       "share_mean": h["mean"], "share_std": h["std"],
+                       "steps": float(sub["steps"].mean()),
+                       "train_seconds": float(sub["train_seconds"].median())})
+    return runs, pd.DataFrame(spread)
+
+
 def notebook_seconds(folder: str | Path) -> pd.DataFrame:
     """Wall time of every executed notebook under ``folder`` (papermill's own record)."""
     rows = []

@@ -137,6 +137,22 @@ def test_sweep_table_picks_runs_that_differ_in_one_key():
     assert table["run"].tolist() == ["lo-s0", "base-s0"]
 
 
+
+def test_budget_frames_reads_the_experiment_and_absent_is_none(tmp_path):
+    assert report.budget_frames(tmp_path / "absent.json") is None
+    run = lambda srcc, share: {"test": {"srcc": srcc, "plcc": srcc + 0.01}, "val_srcc": srcc,
+                               "train_seconds": 100.0, "base_rate": 0.4,
+                               "share": {"upstream": 0.9, "selected": share}}
+    data = {"seeds": [0, 1], "budget": {"train.epochs": 15},
+            "runs": {"full": [run(0.9, 0.2), run(0.8, 0.4)],
+                     "baseline": [run(0.7, 0.5), run(0.9, 0.5)]}}
+    (tmp_path / "e.json").write_text(json.dumps(data))
+    runs, spread = report.budget_frames(tmp_path / "e.json")
+    assert len(runs) == 4 and spread["model"].tolist() == ["baseline", "full"]
+    full = spread.set_index("model").loc["full"]
+    assert full["srcc_mean"] == pytest.approx(0.85) and full["share_mean"] == pytest.approx(0.3)
+    assert full["srcc_std"] == pytest.approx(0.0707, abs=1e-4)
+
 # --- the smoke pipeline ---------------------------------------------------------------------
 
 def project_files() -> list[str]:

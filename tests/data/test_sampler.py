@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 import torch
 
 from qfm.data.sampler import QualityStratifiedSampler
@@ -37,3 +39,26 @@ def test_most_anchors_find_a_partner():
                   .float().mean()) for i in range(0, 2000 - 31, 32)]
     assert sum(strat) / len(strat) > 0.97
     assert sum(strat) / len(strat) > sum(rand) / len(rand)
+
+
+def test_labels_of_concatenates_in_dataset_order():
+    """The sampler sees the labels of a ConcatDataset (train + pseudo-labelled) in its order."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import ConcatDataset
+
+    from qfm.data.sampler import labels_of
+
+    class Part(torch.utils.data.Dataset):
+        def __init__(self, mos):
+            self.mos = mos
+
+        def __len__(self):
+            return len(self.mos)
+
+        def __getitem__(self, i):
+            return self.mos[i]
+
+    a, b = Part([0.1, 0.9]), Part(np.array([0.5]))
+    assert labels_of(ConcatDataset([a, b])).tolist() == pytest.approx([0.1, 0.9, 0.5])
+    assert labels_of(SimpleNamespace(mos=[0.3])).dtype == torch.float32
