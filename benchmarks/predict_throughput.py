@@ -12,11 +12,9 @@ cropping alone in one process, which bounds how far workers can hide it.
     .venv/bin/python benchmarks/predict_throughput.py [--images N] [--size 512x384]
         [--repeats 3] [--workers N] [--profiles default paper]
 
-CPU, 2 shared cores (load ~4-5), 2026-11: about 5 minutes. Measured: default
-(mobilenetv3_small_050 @96, 5 crops, 512x384 JPEGs) predict 123 img/s vs backbone 415 img/s at
-one thread (ratio 0.31: predict needs a second core for its decoding worker, and on a busy
-machine it rarely gets one; the decoder head alone costs 13% of the backbone); paper profile
-(deit3_small @224) 0.87 vs 1.10 img/s (ratio 0.79; 0.87 against the backbone on 2 threads).
+CPU, 2 cores: a few minutes. The measured numbers live in
+``benchmarks/results/predict_throughput.json`` (with the machine's cores and load) and on the
+book's Performance page, not here.
 """
 
 from __future__ import annotations

@@ -308,6 +308,38 @@ def budget_frames(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     return runs, pd.DataFrame(spread)
 
 
+def tuning_table(folder: str | Path, reference: str | Path | None = None) -> pd.DataFrame:
+    """Validation-based tuning at the full CPU budget: one row per tried setting.
+
+    ``folder`` holds ``benchmarks/qfm_experiment.py`` outputs run with ``--set KEY=VALUE``
+    (one setting each); ``reference`` is the main experiment, whose runs on the same seeds give
+    the row of ``params.yaml``'s own values (and the baseline's, for context). A setting is chosen by ``val_srcc`` (mean over
+    seeds); test SRCC is shown beside it, never used to choose.
+    """
+    rows, seeds = [], set()
+    sources = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
+    for path in sources:
+        data = read_json(path)
+        seeds |= set(data["seeds"])
+        for name, per_seed in data["runs"].items():
+            rows.append({"variant": name,
+                         "setting": ", ".join(f"{k}={v}" for k, v in data["settings"].items()),
+                         "seeds": len(per_seed),
+                         "val_srcc": sum(r["val_srcc"] for r in per_seed) / len(per_seed),
+                         "test_srcc": sum(r["test"]["srcc"] for r in per_seed) / len(per_seed)})
+    if rows and reference is not None and Path(reference).is_file():
+        ref = read_json(reference)
+        for name in sorted({r["variant"] for r in rows} | {"baseline"}):  # baseline: context
+            per_seed = [r for s, r in zip(ref["seeds"], ref["runs"].get(name, [])) if s in seeds]
+            if per_seed:
+                rows.append({"variant": name, "setting": "params.yaml", "seeds": len(per_seed),
+                             "val_srcc": sum(r["val_srcc"] for r in per_seed) / len(per_seed),
+                             "test_srcc": sum(r["test"]["srcc"] for r in per_seed)
+                             / len(per_seed)})
+    out = pd.DataFrame(rows, columns=["variant", "setting", "seeds", "val_srcc", "test_srcc"])
+    return out.sort_values(["variant", "val_srcc"], ascending=[True, False], ignore_index=True)
+
+
 def notebook_seconds(folder: str | Path) -> pd.DataFrame:
     """Wall time of every executed notebook under ``folder`` (papermill's own record)."""
     rows = []

@@ -271,3 +271,21 @@ def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp
         assert changed == {"figures"}, changed
     finally:
         params.write_text(original)
+
+
+def test_tuning_table_ranks_by_validation_and_adds_the_reference(tmp_path):
+    run = lambda val, test: {"val_srcc": val, "test": {"srcc": test}}
+    (tmp_path / "tuning").mkdir()
+    for name, val, test in (("a", 0.7, 0.9), ("b", 0.8, 0.1)):
+        (tmp_path / "tuning" / f"{name}.json").write_text(json.dumps(
+            {"settings": {"qfm.rho": val}, "seeds": [0, 1],
+             "runs": {"gate_qfm": [run(val, test), run(val, test)]}}))
+    (tmp_path / "main.json").write_text(json.dumps(
+        {"seeds": [0, 1, 2], "runs": {"gate_qfm": [run(0.5, 0.5)] * 2 + [run(0.0, 0.0)],
+                                      "baseline": [run(0.6, 0.6)] * 3}}))
+    t = report.tuning_table(tmp_path / "tuning", tmp_path / "main.json")
+    g = t[t["variant"] == "gate_qfm"]
+    assert g["setting"].tolist() == ["qfm.rho=0.8", "qfm.rho=0.7", "params.yaml"]  # by val
+    assert g["val_srcc"].iloc[-1] == pytest.approx(0.5)  # reference on the tuned seeds only
+    assert t[t["variant"] == "baseline"]["seeds"].tolist() == [2]
+    assert report.tuning_table(tmp_path / "absent").empty
