@@ -29,7 +29,7 @@ import yaml
 from qfm.analysis import analyze
 from qfm.checkpoint import write_json
 from qfm.config import RunConfig, load_params, override
-from qfm.distill_run import run_distill
+from qfm.distill_run import run_distill, teacher_config
 from qfm.engine import fit
 
 # every variant: the CPU default + the upstream semantic pre-training, then its switches
@@ -50,6 +50,8 @@ def run_one(name: str, seed: int, base: RunConfig, sets: dict, runs: Path) -> di
     """Train (or reuse) one run and analyse its checkpoint on the test split."""
     cfg = override(base, {**BUDGET, "model.weights": "upstream", **VARIANTS[name], **sets,
                           "train.split": seed, "shared.seed": seed})
+    if not cfg.distill.enabled:  # the distill section at its defaults: the run *is* the
+        cfg = teacher_config(cfg)  # teacher run of that config, reusable by `full`
     run_dir = runs / f"{name}_s{seed}"
     if not (run_dir / "metrics.json").is_file():
         if cfg.distill.enabled:
