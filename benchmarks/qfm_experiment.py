@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from baseline import BUDGET  # the baseline's full CPU budget (a sibling script)
 from qfm.analysis import analyze
 from qfm.checkpoint import write_json
 from qfm.config import RunConfig, load_params, override
@@ -40,10 +41,6 @@ VARIANTS = {
     "full": {"model.gate": True, "qfm.enabled": True, "distill.enabled": True,
              "distill.views": 1, "distill.unlabelled": "world"},
 }
-
-
-BUDGET = {"train.epochs": 15, "train.warmup_epochs": 2.0, "train.step_epochs": 10,
-          "train.eval_every": 5}  # as benchmarks/baseline.py: the full CPU budget
 
 
 def run_one(name: str, seed: int, base: RunConfig, sets: dict, runs: Path) -> dict:

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 import yaml
 
-from qfm import report
+from qfm import accuracy, report
 from qfm.config import RunConfig, load_params, to_dict
 from qfm.engine import config_hash
 
@@ -137,9 +137,8 @@ def test_sweep_table_picks_runs_that_differ_in_one_key():
     assert table["run"].tolist() == ["lo-s0", "base-s0"]
 
 
-
 def test_budget_frames_reads_the_experiment_and_absent_is_none(tmp_path):
-    assert report.budget_frames(tmp_path / "absent.json") is None
+    assert accuracy.budget_frames(tmp_path / "absent.json") is None
     run = lambda srcc, share: {"test": {"srcc": srcc, "plcc": srcc + 0.01}, "val_srcc": srcc,
                                "train_seconds": 100.0, "base_rate": 0.4,
                                "share": {"upstream": 0.9, "selected": share}}
@@ -147,7 +146,7 @@ def test_budget_frames_reads_the_experiment_and_absent_is_none(tmp_path):
             "runs": {"full": [run(0.9, 0.2), run(0.8, 0.4)],
                      "baseline": [run(0.7, 0.5), run(0.9, 0.5)]}}
     (tmp_path / "e.json").write_text(json.dumps(data))
-    runs, spread = report.budget_frames(tmp_path / "e.json")
+    runs, spread = accuracy.budget_frames(tmp_path / "e.json")
     assert len(runs) == 4 and spread["model"].tolist() == ["baseline", "full"]
     full = spread.set_index("model").loc["full"]
     assert full["srcc_mean"] == pytest.approx(0.85) and full["share_mean"] == pytest.approx(0.3)
@@ -283,9 +282,9 @@ def test_tuning_table_ranks_by_validation_and_adds_the_reference(tmp_path):
     (tmp_path / "main.json").write_text(json.dumps(
         {"seeds": [0, 1, 2], "runs": {"gate_qfm": [run(0.5, 0.5)] * 2 + [run(0.0, 0.0)],
                                       "baseline": [run(0.6, 0.6)] * 3}}))
-    t = report.tuning_table(tmp_path / "tuning", tmp_path / "main.json")
+    t = accuracy.tuning_table(tmp_path / "tuning", tmp_path / "main.json")
     g = t[t["variant"] == "gate_qfm"]
     assert g["setting"].tolist() == ["qfm.rho=0.8", "qfm.rho=0.7", "params.yaml"]  # by val
     assert g["val_srcc"].iloc[-1] == pytest.approx(0.5)  # reference on the tuned seeds only
     assert t[t["variant"] == "baseline"]["seeds"].tolist() == [2]
-    assert report.tuning_table(tmp_path / "absent").empty
+    assert accuracy.tuning_table(tmp_path / "absent").empty

@@ -1,8 +1,11 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import ConcatDataset
 
-from qfm.data.sampler import QualityStratifiedSampler
+from qfm.data.sampler import QualityStratifiedSampler, labels_of
 from qfm.matching import match_pairs
 
 
@@ -43,12 +46,6 @@ def test_most_anchors_find_a_partner():
 
 def test_labels_of_concatenates_in_dataset_order():
     """The sampler sees the labels of a ConcatDataset (train + pseudo-labelled) in its order."""
-    from types import SimpleNamespace
-
-    from torch.utils.data import ConcatDataset
-
-    from qfm.data.sampler import labels_of
-
     class Part(torch.utils.data.Dataset):
         def __init__(self, mos):
             self.mos = mos
