@@ -110,14 +110,15 @@ def infer(model: IQAModel, images: torch.Tensor, device: torch.device,
 
 def predict_all(model: IQAModel, ds: Dataset, device: torch.device, *, batch_size: int = 32,
                 workers: int = 0, amp: bool = True, desc: str = "eval", rank: int = 0,
-                world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                world: int = 1, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """:func:`predict` over all of ``ds``, sharded over ranks and gathered (same order)."""
     if world <= 1:
-        return predict(model, _loader(ds, batch_size, workers), device, amp, desc)
+        return predict(model, _loader(ds, batch_size, workers), device, amp, desc, progress)
     idx = list(range(rank, len(ds), world))
     p = t = np.zeros(0, np.float32)
     if idx:
-        p, t = predict(model, _loader(Subset(ds, idx), batch_size, workers), device, amp, desc)
+        p, t = predict(model, _loader(Subset(ds, idx), batch_size, workers), device, amp, desc,
+                       progress)
     parts: list = [None] * world
     dist.all_gather_object(parts, (idx, p, t))
     pred, target = np.zeros(len(ds), np.float32), np.zeros(len(ds), np.float32)
@@ -170,11 +171,12 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
 
 @torch.no_grad()
 def predict(model: IQAModel, loader, device: torch.device, amp: bool = True,
-            desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+            desc: str = "eval", progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and targets over ``loader`` (multi-crop batches are averaged by the model)."""
     model.eval()
     preds, targets = [], []
-    for batch in tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True):
+    for batch in tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True,
+                      disable=not progress):
         with _autocast(device, amp):
             p = model(batch["image"].to(device, non_blocking=True))
         preds.append(p.float().cpu())
@@ -322,7 +324,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
         if (epoch + 1) % t.eval_every == 0 or epoch + 1 == epochs:
             pred, target = predict_all(model, val_ds, device, batch_size=64,
                                        workers=t.workers, amp=t.amp, desc="val", rank=rank,
-                                       world=world)
+                                       world=world, progress=progress)
             val = correlations(pred, target)
             logs["val"] = val
             if val["srcc"] > best["srcc"] or best_state is None:
@@ -342,7 +344,8 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
     if best_state is not None:
         model.load_state_dict(best_state)
     pred, target = predict_all(model, test_ds, device, batch_size=32, workers=t.workers,
-                               amp=t.amp, desc="test", rank=rank, world=world)
+                               amp=t.amp, desc="test", rank=rank, world=world,
+                               progress=progress)
     test = correlations(pred, target)
     per_type = {}
     for kind, idx in parts["test"].groupby("distortion").indices.items():

@@ -43,11 +43,13 @@ def test_smoke_pretrain_train_evaluate_end_to_end(tiny_home, tmp_path, make_cfg)
     assert time.perf_counter() - t0 < 60
 
 
-def test_same_seed_same_metrics_on_cpu(tiny_home, tmp_path, make_cfg):
+def test_same_seed_same_metrics_on_cpu(tiny_home, tmp_path, make_cfg, capfd):
     cfg = make_cfg(train={"epochs": 1})
     a = fit(cfg, tmp_path / "a", progress=False)
     b = fit(cfg, tmp_path / "b", progress=False)
     assert a["test"] == b["test"]
+    out = capfd.readouterr()
+    assert out.err == "" and out.out == ""  # progress=False: no bars, not even val/test's
 
 
 def test_resume_with_other_config_refused(tiny_home, tmp_path, make_cfg):
