@@ -87,3 +87,26 @@ def tuning_table(folder: str | Path, reference: str | Path | None = None) -> pd.
                 rows.append(_row(name, "params.yaml", per_seed))
     out = pd.DataFrame(rows, columns=["variant", "setting", "seeds", "val_srcc", "test_srcc"])
     return out.sort_values(["variant", "val_srcc"], ascending=[True, False], ignore_index=True)
+
+
+def selection_table(path: str | Path) -> pd.DataFrame:
+    """The baseline's budget choice (``benchmarks/baseline_select.py``'s JSON), best first.
+
+    One row per candidate: its settings on top of the budget, mean validation SRCC over seeds
+    (what chose), the per-seed values, and mean test SRCC (shown, never used to choose). Empty
+    when the file is absent.
+    """
+    cols = ["candidate", "settings", "seeds", "val_srcc", "val_per_seed", "test_srcc"]
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for c in read_json(path)["candidates"]:
+        runs = c["runs"]
+        rows.append({"candidate": c["name"], "settings": ", ".join(c["settings"]) or "(budget)",
+                     "seeds": len(runs),
+                     "val_srcc": sum(r["val_srcc"] for r in runs) / len(runs),
+                     "val_per_seed": " / ".join(f"{r['val_srcc']:.3f}" for r in runs),
+                     "test_srcc": sum(r["test_srcc"] for r in runs) / len(runs)})
+    return pd.DataFrame(rows, columns=cols).sort_values("val_srcc", ascending=False,
+                                                        ignore_index=True)

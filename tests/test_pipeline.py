@@ -288,3 +288,15 @@ def test_tuning_table_ranks_by_validation_and_adds_the_reference(tmp_path):
     assert g["val_srcc"].iloc[-1] == pytest.approx(0.5)  # reference on the tuned seeds only
     assert t[t["variant"] == "baseline"]["seeds"].tolist() == [2]
     assert accuracy.tuning_table(tmp_path / "absent").empty
+
+
+def test_selection_table_ranks_candidates_by_validation_not_test(tmp_path):
+    run = lambda val, test: {"val_srcc": val, "test_srcc": test}
+    (tmp_path / "s.json").write_text(json.dumps({"candidates": [
+        {"name": "a", "settings": ["train.batch_size=32"], "runs": [run(0.7, 0.9), run(0.9, 0.9)]},
+        {"name": "b", "settings": [], "runs": [run(0.85, 0.1), run(0.85, 0.1)]}]}))
+    t = accuracy.selection_table(tmp_path / "s.json")
+    assert t["candidate"].tolist() == ["b", "a"]  # 0.85 > 0.80 on val; test would say a
+    assert t["settings"].tolist() == ["(budget)", "train.batch_size=32"]
+    assert t["val_per_seed"].iloc[1] == "0.700 / 0.900"
+    assert accuracy.selection_table(tmp_path / "absent.json").empty
