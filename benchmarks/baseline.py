@@ -10,8 +10,8 @@ prints one JSON object with the machine's load, so contended numbers can be told
 
 Target: test SRCC >= 0.85 with the upstream pre-training, in <= 4 minutes of training on 2
 cores. Measured on 2 idle cores, seed 0 (benchmarks/results/baseline.json): 194 s of training,
-test SRCC 0.8895 with the upstream pre-training (54 s, once), 0.797 without. Needs the embedded default (`qfm world`); pre-trains its own
-upstream checkpoint (timed) in a temporary folder. On a shared, busy machine run it with
+test SRCC 0.8895 with the upstream pre-training (54 s, once), 0.797 without. Needs the embedded
+default (`qfm world`); pre-trains its own upstream checkpoint (timed) in a temporary folder. On a shared, busy machine run it with
 OMP_NUM_THREADS=1: two spinning OpenMP threads per process slow every step ten-fold.
 """
 
@@ -29,7 +29,7 @@ import torch
 
 from qfm import paths
 from qfm.checkpoint import write_json
-from qfm.config import RunConfig, load_params, override
+from qfm.config import RunConfig, load_params, override, parse_sets
 from qfm.engine import fit
 from qfm.upstream import pretrain
 
@@ -50,11 +50,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
     args = ap.parse_args()
-    import yaml
-
     cfg = load_params(args.params) if Path(args.params).is_file() else RunConfig()
     cfg = override(cfg, BUDGET)
-    cfg = override(cfg, {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})
+    cfg = override(cfg, parse_sets(args.set))
     cfg = override(cfg, {"qfm.enabled": False, "model.gate": False, "distill.enabled": False})
     if not paths.world_table().is_file():
         raise SystemExit("no embedded default: run `qfm world` first")

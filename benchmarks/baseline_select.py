@@ -22,9 +22,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import yaml
 
 from baseline import BUDGET  # a sibling script
 from qfm.checkpoint import write_json
@@ -40,12 +39,12 @@ DEFAULT = {  # name → settings on top of BUDGET (batch 8 since this selection)
 
 def run_one(params: str, upstream: str, seed: int, sets: list[str], out: Path) -> dict:
     """One training run (called in a child process: ``--one``)."""
-    from qfm.config import RunConfig, load_params, override
+    from qfm.config import RunConfig, load_params, override, parse_sets
     from qfm.engine import fit
 
     cfg = load_params(params) if Path(params).is_file() else RunConfig()
-    cfg = override(cfg, {**BUDGET, "train.eval_every": 1})
-    cfg = override(cfg, {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)})
+    cfg = override(cfg, BUDGET)
+    cfg = override(cfg, parse_sets(sets))
     cfg = override(cfg, {"qfm.enabled": False, "model.gate": False, "distill.enabled": False,
                          "model.weights": "upstream", "shared.seed": seed, "train.split": seed})
     m = fit(cfg, out, upstream=upstream, progress=False)
@@ -75,16 +74,12 @@ def main() -> None:
     cands = {c[0]: c[1:] for c in args.candidate} if args.candidate else DEFAULT
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.jobs > 1 else dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
-        todo = [(name, seed, Path(tmp) / f"{name}_s{seed}") for name in cands
-                for seed in args.seeds]
-        procs: list = []
-        for name, seed, out in todo:  # at most --jobs children at a time
-            while len([p for p in procs if p.poll() is None]) >= args.jobs:
-                procs[[p.poll() is None for p in procs].index(True)].wait()
-            cmd = [sys.executable, __file__, "--params", args.params, "--upstream",
-                   args.upstream, "--one", str(seed), str(out), *cands[name]]
-            procs.append(subprocess.Popen(cmd, env=env))
-        if any(p.wait() != 0 for p in procs):
+        cmds = [[sys.executable, __file__, "--params", args.params, "--upstream", args.upstream,
+                 "--one", str(seed), str(Path(tmp) / f"{name}_s{seed}"), *settings]
+                for name, settings in cands.items() for seed in args.seeds]
+        with ThreadPoolExecutor(args.jobs) as pool:  # at most --jobs children at a time
+            codes = list(pool.map(lambda cmd: subprocess.run(cmd, env=env).returncode, cmds))
+        if any(codes):
             raise SystemExit("a candidate run failed (see above)")
         result = {"budget": BUDGET, "seeds": args.seeds, "chosen_by": "mean val_srcc",
                   "candidates": []}

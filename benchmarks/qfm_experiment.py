@@ -24,12 +24,10 @@ import shutil
 import statistics
 from pathlib import Path
 
-import yaml
-
 from baseline import BUDGET  # the baseline's full CPU budget (a sibling script)
 from qfm.analysis import analyze
 from qfm.checkpoint import write_json
-from qfm.config import RunConfig, load_params, override
+from qfm.config import RunConfig, load_params, override, parse_sets
 from qfm.distill_run import run_distill, teacher_config
 from qfm.engine import fit
 
@@ -90,7 +88,7 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args()
     base = load_params(args.params) if Path(args.params).is_file() else RunConfig()
-    sets = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    sets = parse_sets(args.set)
     runs = Path(args.runs)
     result = {"params": args.params, "budget": BUDGET, "settings": sets, "seeds": args.seeds,
               "variants": {v: VARIANTS[v] for v in args.variants}, "runs": {}, "summary": {}}

@@ -19,9 +19,8 @@ import statistics
 import time
 
 import torch
-import yaml
 
-from qfm.config import RunConfig, override
+from qfm.config import RunConfig, override, parse_sets
 from qfm.engine import param_groups, regression_objective, resolve_device
 from qfm.matching import QFMObjective
 from qfm.model import build_model
@@ -43,7 +42,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args()
-    sets = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    sets = parse_sets(args.set)
     cfg = override(RunConfig(), sets)
     dev = resolve_device(cfg.train.device)
     torch.manual_seed(0)

@@ -12,28 +12,17 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
 
 EPILOG = "Docs: book/ (Jupyter Book). Every subcommand reads params.yaml; --set overrides keys."
 
 
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE (e.g. train.lr=1e-3)")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def _config(args):
-    from qfm.config import RunConfig, load_params, override
+    from qfm.config import RunConfig, load_params, override, parse_sets
 
     params = Path(args.params)
     cfg = load_params(params) if params.is_file() or args.params != "params.yaml" \
         else RunConfig()
-    return override(cfg, _parse_set(args.set))
+    return override(cfg, parse_sets(args.set))
 
 
 def cmd_world(args) -> int:

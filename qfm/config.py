@@ -217,6 +217,19 @@ def override(cfg: Any, dotted: dict[str, Any]) -> Any:
     return from_dict(type(cfg), data)
 
 
+def parse_sets(items: typing.Iterable[str] | None) -> dict[str, Any]:
+    """``["train.lr=1e-3", ...]`` (``--set`` arguments) → ``{"train.lr": 0.001}`` for override."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (e.g. train.lr=1e-3)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A plain, JSON-serialisable copy of a config dataclass."""
     return dataclasses.asdict(cfg)
