@@ -86,7 +86,7 @@ def _load(cfg: RunConfig, checkpoint, upstream, device):
     if (checkpoint is None) == (upstream is None):
         raise ValueError("analyze: give exactly one of a checkpoint or an upstream backbone")
     if checkpoint is not None:
-        from qfm.evaluate import load_model
+        from qfm.checkpoint import load_model
 
         model, meta = load_model(checkpoint, str(device))
         where = (meta.get("dataset", cfg.train.dataset), meta.get("split", cfg.train.split))
@@ -111,7 +111,7 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
             ``train.split``; a checkpoint is analysed on its own run's data set and split, so
             its training images never count as test pairs), device, data root.
         out_dir: output folder.
-        checkpoint: a trained model (:func:`qfm.evaluate.load_model`), or
+        checkpoint: a trained model (:func:`qfm.checkpoint.load_model`), or
         upstream: the raw upstream backbone (``models/upstream.safetensors``).
         part: train | val | test.
         closest: fraction of the closest pairs examined.
@@ -122,7 +122,7 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
     from qfm.data.dataset import IQADataset
     from qfm.data.sources import load_parts
     from qfm.data.transforms import TestTransform
-    from qfm.engine import resolve_device
+    from qfm.inference import resolve_device
     from qfm.plots import semantic_noise_figure
 
     t = cfg.train

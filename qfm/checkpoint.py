@@ -1,8 +1,10 @@
 """Checkpoints: safetensors weights + a JSON sidecar (config, label scale, metrics, sha256).
 
-Loading never unpickles anything: weights come from safetensors, everything else from JSON.
-Every write goes to a temporary file first and is renamed into place, so a killed process
-never leaves a half-written checkpoint.
+Saving and loading models (:func:`load_model`, :func:`export_checkpoint`) and resumable
+training state (:func:`save_run_state`, :func:`load_run_state`) live here, below the engine,
+so ``qfm predict`` loads a model without importing training code. Loading never unpickles
+anything: weights come from safetensors, everything else from JSON. Every write goes through
+:func:`qfm.atomic.atomic_write`, so a killed process never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from qfm import __version__
+from qfm.atomic import atomic_copy, atomic_write
 
 
 class CheckpointError(ValueError):
@@ -42,22 +43,10 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write JSON atomically (sorted keys, indented)."""
     path = Path(path)
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True,
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True,
                                                               default=str) + "\n"))
     return path
 
@@ -82,7 +71,7 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
     """
     path = Path(path)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic(path, lambda tmp: save_file(flat, tmp))
+    atomic_write(path, lambda tmp: save_file(flat, tmp))
     meta = dict(meta or {})
     meta.update(sha256=sha256(path), qfm_version=__version__, code=code_version(),
                 weights=path.name)
@@ -115,7 +104,7 @@ def save_state(tensors: dict[str, torch.Tensor], path: str | Path, meta: dict[st
     path = Path(path)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     header = {"qfm_state": json.dumps(meta, sort_keys=True, default=str)}
-    _atomic(path, lambda tmp: save_file(flat, tmp, metadata=header))
+    atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=header))
 
 
 def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -184,3 +173,85 @@ def load_backbone_weights(net: torch.nn.Module, path: str | Path) -> None:
     prefix = meta.get("prefix", "")
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     fit_state(net, state, str(path))
+
+
+def save_run_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   best_state: dict[str, torch.Tensor] | None, meta: dict[str, Any]) -> None:
+    """Save what resuming a run needs — model, best-so-far weights, optimizer — in one file.
+
+    Args:
+        path: the state file (``paths.run_state(run_dir)``).
+        best_state: the weights selected on validation so far (None before the first).
+        meta: epoch, history, best, config hash (JSON); the optimizer's param groups are added.
+    """
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
+    opt = optimizer.state_dict()
+    for pid, st in opt["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    meta = dict(meta, param_groups=[{k: v for k, v in g.items() if k != "params"}
+                                    for g in opt["param_groups"]])
+    save_state(tensors, path, meta)  # one file, one atomic rename
+
+
+def load_run_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   config_hash: str) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+    """Restore ``model`` and ``optimizer`` from :func:`save_run_state`'s file.
+
+    Args:
+        config_hash: the resuming run's; a state saved under another configuration is refused.
+    Returns:
+        (metadata, best-so-far weights or None).
+    """
+    tensors, meta = load_state(path)
+    if meta.get("config_hash") != config_hash:
+        raise RuntimeError(f"{Path(path).parent}: holds the state of a run with another config "
+                           f"(delete the folder or choose another run directory)")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+    opt = optimizer.state_dict()
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for g, saved in zip(opt["param_groups"], meta["param_groups"]):
+        g.update({k: v for k, v in saved.items()})
+    optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
+    return meta, best
+
+
+def load_model(path: str | Path, device: str = "auto"):
+    """Rebuild the model a checkpoint was trained as, and load its weights.
+
+    Returns:
+        (model in eval mode on the device, metadata).
+    """
+    from qfm.config import ModelConfig, from_dict
+    from qfm.inference import resolve_device
+    from qfm.model import build_model
+
+    tensors, meta = load_tensors(path)
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: no JSON sidecar with the model config beside it")
+    mcfg = from_dict(ModelConfig, {**meta["config"]["model"], "weights": "none"}, "model")
+    model = build_model(mcfg)
+    fit_state(model, tensors, str(path))
+    return model.to(resolve_device(device)).eval(), meta
+
+
+def export_checkpoint(run_dir: str | Path, dst: str | Path) -> Path:
+    """Copy a run's ``model.safetensors`` (+ sidecar) to ``dst``, e.g. the default checkpoint.
+
+    The sidecar keeps the run's config, label scale and metrics, names the new file and records
+    the run it came from; the sha256 is re-checked on the copy.
+    """
+    from qfm import paths
+
+    src, dst = paths.run_model(run_dir), Path(dst)
+    meta = read_json(sidecar(src))
+    atomic_copy(src, dst)
+    write_json({**meta, "weights": dst.name, "source_run": Path(run_dir).name}, sidecar(dst))
+    load_tensors(dst)  # verifies the sha256 against the new sidecar
+    return dst

@@ -26,14 +26,15 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from qfm import paths
-from qfm.checkpoint import read_json, sha256, write_json
+from qfm.checkpoint import load_model, read_json, sha256, write_json
 from qfm.config import DistillConfig, RunConfig, override, to_dict
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.table import write_csv_atomic
 from qfm.data.transforms import TestTransform, TrainTransform, load_rgb
 from qfm.distill import DistillObjective, PseudoLabelled, check_no_leak, make_view
-from qfm.engine import fit, predict, resolve_device
+from qfm.engine import fit
+from qfm.inference import predict, resolve_device
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig:
@@ -66,7 +67,7 @@ def expanded_table(cfg: RunConfig, train: pd.DataFrame, root: Path, out: Path) -
     if d.unlabelled == "world":
         if cfg.train.dataset != "world":
             raise ValueError("distill.unlabelled: 'world' needs train.dataset 'world'")
-        extra = pd.read_csv(paths.world_dir() / "unlabelled.csv", dtype=str)
+        extra = pd.read_csv(paths.world_unlabelled_table(), dtype=str)
         extra = extra[extra["content"].isin(set(train["content"].astype(str)))]
         src_root = paths.world_dir()
         items = list(zip(extra["image"], extra["content"]))
@@ -94,8 +95,6 @@ def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool =
     Returns:
         The pseudo-label table (``image, mos, content, kind, origin``), ``mos`` = teacher.
     """
-    from qfm.evaluate import load_model
-
     t, s = cfg.train, cfg.shared
     digest = sha256(teacher_ckpt)
     csv, side = out / "pseudo_labels.csv", out / "pseudo_labels.json"
@@ -137,14 +136,14 @@ def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None
     """
     run_dir = Path(run_dir)
     tcfg = teacher_config(cfg)
-    teacher_dir = run_dir / "teacher"
+    teacher_dir = paths.teacher_dir(run_dir)
     if progress:
         print("distill: stage 1, teacher", flush=True)
     teacher = fit(tcfg, teacher_dir, upstream, progress=progress)
     if progress:
         print("distill: stage 2, pseudo-labels", flush=True)
-    out = run_dir / "expanded"
-    table = pseudo_label(cfg, teacher_dir / "model.safetensors", out, progress)
+    out = paths.expanded_dir(run_dir)
+    table = pseudo_label(cfg, paths.run_model(teacher_dir), out, progress)
     extra = PseudoLabelled(IQADataset(table, out, TrainTransform(cfg.model.img_size),
                                       cfg.train.cache))
     if progress:
@@ -154,5 +153,5 @@ def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None
     metrics["teacher"] = {"test": teacher["test"], "val": teacher["val"]}
     metrics["expanded"] = {"rows": len(table), "views": int((table["kind"] == "view").sum()),
                            "unlabelled": int((table["kind"] == "unlabelled").sum())}
-    write_json(metrics, run_dir / "metrics.json")
+    write_json(metrics, paths.run_metrics(run_dir))
     return metrics

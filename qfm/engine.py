@@ -1,8 +1,10 @@
-"""The training and evaluation loops: the only module that knows devices, AMP and DDP.
+"""The training loops: the only module that knows optimisers and DDP.
 
-One :func:`train_one_epoch`, one :func:`evaluate`, and :func:`fit`, which runs a whole
-training run: model selection on the **validation** split only, the final numbers on test,
-resumable state after every epoch (kill it and rerun the same command to continue).
+One :func:`train_one_epoch` and :func:`fit`, which runs a whole training run: model selection
+on the **validation** split only, the final numbers on test, resumable state after every epoch
+(kill it and rerun the same command to continue). Forward passes without training (device,
+autocast, :func:`qfm.inference.evaluate`) live in :mod:`qfm.inference`, the saved state in
+:mod:`qfm.checkpoint`, so loading a model never imports this module.
 
 Distributed: under ``torchrun --nproc_per_node=N`` :func:`fit` trains data-parallel (NCCL on
 GPU, gloo on CPU). Every rank draws the same seeded global batches and takes its slice of
@@ -31,24 +33,18 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.checkpoint import load_state, read_json, save_state, save_tensors, write_json
+from qfm.checkpoint import load_run_state, save_run_state, save_tensors, write_json
 from qfm.config import RunConfig, to_dict
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.transforms import TestTransform, TrainTransform
-from qfm.metrics import correlations
 from qfm.distributed import (SeededItems, init_distributed, mean_over_ranks, shard_batches,
                              sync_gradients, sync_model)
+from qfm.inference import autocast, predict, resolve_device
+from qfm.metrics import correlations
 from qfm.model import IQAModel, build_model
 
 Objective = Callable[[IQAModel, dict], tuple[torch.Tensor, dict]]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -92,20 +88,6 @@ def make_objective(cfg: RunConfig) -> Objective:
 
         return QFMObjective(cfg.qfm)
     return regression_objective
-
-
-def _autocast(device: torch.device, amp: bool):
-    enabled = amp and device.type == "cuda"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-@torch.no_grad()
-def infer(model: IQAModel, images: torch.Tensor, device: torch.device,
-          amp: bool = True) -> torch.Tensor:
-    """Scores of one batch: images (B, 3, H, W) or (B, K, 3, H, W) → (B,) float32 on CPU."""
-    model.eval()
-    with _autocast(device, amp):
-        return model(images.to(device, non_blocking=True)).float().cpu()
 
 
 def predict_all(model: IQAModel, ds: Dataset, device: torch.device, *, batch_size: int = 32,
@@ -152,7 +134,7 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
                  for k, v in batch.items()}
         for g in optimizer.param_groups:
             g["lr"] = g["initial_lr"] * lr_fn(step)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             loss, logs = objective(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -167,28 +149,6 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
     n = max(step - start_step, 1)
     means = mean_over_ranks({k: v / n for k, v in sums.items()}, world)
     return {**means, "steps": step - start_step}
-
-
-@torch.no_grad()
-def predict(model: IQAModel, loader, device: torch.device, amp: bool = True,
-            desc: str = "eval", progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions and targets over ``loader`` (multi-crop batches are averaged by the model)."""
-    model.eval()
-    preds, targets = [], []
-    for batch in tqdm(loader, desc=desc, leave=False, mininterval=2.0, dynamic_ncols=True,
-                      disable=not progress):
-        with _autocast(device, amp):
-            p = model(batch["image"].to(device, non_blocking=True))
-        preds.append(p.float().cpu())
-        targets.append(batch["mos"].float())
-    return torch.cat(preds).numpy(), torch.cat(targets).numpy()
-
-
-def evaluate(model: IQAModel, loader, device: torch.device, amp: bool = True,
-             desc: str = "eval") -> dict:
-    """Correlation metrics of ``model`` on ``loader`` (see :func:`qfm.metrics.correlations`)."""
-    pred, target = predict(model, loader, device, amp, desc)
-    return correlations(pred, target)
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -206,41 +166,8 @@ def label_scale(table) -> dict[str, float]:
     return {"offset": float(a), "scale": float(b)}
 
 
-def _loader(ds, batch_size, workers, sampler=None, shuffle=False):
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
-                      num_workers=workers, drop_last=sampler is not None,
-                      persistent_workers=False)
-
-
-def _save_state(run_dir: Path, model, optimizer, best_state, meta: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
-    opt = optimizer.state_dict()
-    for pid, st in opt["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-    meta = dict(meta, param_groups=[{k: v for k, v in g.items() if k != "params"}
-                                    for g in opt["param_groups"]])
-    save_state(tensors, run_dir / "state.safetensors", meta)  # one file, one atomic rename
-
-
-def _load_state(run_dir: Path, model, optimizer, config_hash: str) -> tuple[dict, dict | None]:
-    tensors, meta = load_state(run_dir / "state.safetensors")
-    if meta.get("config_hash") != config_hash:
-        raise RuntimeError(f"{run_dir}: holds the state of a run with another config "
-                           f"(delete the folder or choose another run directory)")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
-    opt = optimizer.state_dict()
-    state: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, name = k.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    for g, saved in zip(opt["param_groups"], meta["param_groups"]):
-        g.update({k: v for k, v in saved.items()})
-    optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
-    return meta, best
+def _loader(ds, batch_size, workers):
+    return DataLoader(ds, batch_size=batch_size, num_workers=workers)
 
 
 def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
@@ -292,8 +219,8 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
                                    t.step_epochs, t.gamma)
     chash = config_hash(cfg)
     start_epoch, history, best_state, best = 0, [], None, {"srcc": -math.inf, "epoch": -1}
-    if (run_dir / "state.safetensors").is_file():  # resume (all ranks read rank 0's file)
-        meta, best_state = _load_state(run_dir, model, optimizer, chash)
+    if paths.run_state(run_dir).is_file():  # resume (all ranks read rank 0's file)
+        meta, best_state = load_run_state(paths.run_state(run_dir), model, optimizer, chash)
         start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
     sync_model(model, world)  # every rank starts from rank 0's weights
     t0 = time.perf_counter()
@@ -332,7 +259,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(logs)
         if rank == 0 and ((epoch + 1) % t.checkpoint_every == 0 or epoch + 1 == epochs):
-            _save_state(run_dir, model, optimizer, best_state,
+            save_run_state(paths.run_state(run_dir), model, optimizer, best_state,
                         {"epoch": epoch, "history": history, "best": best,
                          "config_hash": chash})
         if progress:
@@ -360,11 +287,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
             "label_scale": label_scale(parts["train"]),
             "metrics": {k: metrics[k] for k in ("test", "val", "best_epoch")}}
     if rank == 0:
-        save_tensors(model.state_dict(), run_dir / "model.safetensors", meta)
-        write_json(metrics, run_dir / "metrics.json")
+        save_tensors(model.state_dict(), paths.run_model(run_dir), meta)
+        write_json(metrics, paths.run_metrics(run_dir))
     return metrics
 
-
-def load_metrics(run_dir: str | Path) -> dict:
-    """Read a run's ``metrics.json``."""
-    return read_json(Path(run_dir) / "metrics.json")

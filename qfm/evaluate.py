@@ -6,28 +6,12 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from qfm.checkpoint import fit_state, load_tensors
-from qfm.config import ModelConfig, RunConfig, from_dict
+from qfm.checkpoint import load_model
+from qfm.config import RunConfig
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.transforms import TestTransform
-from qfm.engine import evaluate, resolve_device
-from qfm.model import build_model
-
-
-def load_model(path: str | Path, device: str = "auto"):
-    """Rebuild the model a checkpoint was trained as, and load its weights.
-
-    Returns:
-        (model in eval mode on the device, metadata).
-    """
-    tensors, meta = load_tensors(path)
-    if "config" not in meta:
-        raise ValueError(f"{path}: no JSON sidecar with the model config beside it")
-    mcfg = from_dict(ModelConfig, {**meta["config"]["model"], "weights": "none"}, "model")
-    model = build_model(mcfg)
-    fit_state(model, tensors, str(path))
-    return model.to(resolve_device(device)).eval(), meta
+from qfm.inference import evaluate
 
 
 def evaluate_checkpoint(path: str | Path, cfg: RunConfig, part: str = "test") -> dict:

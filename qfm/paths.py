@@ -1,4 +1,5 @@
-"""Every path the project uses, in one place. No other module builds paths by hand.
+"""Every path the project uses, in one place: data, splits, checkpoints, a run folder's
+layout, results. Other modules ask here instead of joining names by hand.
 
 The repository root is the current working directory (where ``dvc.yaml`` lives) unless
 ``QFM_HOME`` says otherwise; the data root comes from ``params.yaml`` (``shared.data_root``)
@@ -42,14 +43,14 @@ def world_table() -> Path:
     return world_dir() / "table.csv"
 
 
-def world_unlabelled_dir() -> Path:
+def world_unlabelled_table() -> Path:
     """Extra distorted images of the embedded default, without MOS (for distillation)."""
-    return world_dir() / "unlabelled"
+    return world_dir() / "unlabelled.csv"
 
 
-def world_upstream_table() -> Path:
-    """Pristine crops with their content/photo labels (upstream semantic task)."""
-    return world_dir() / "upstream.csv"
+def world_upstream_set() -> Path:
+    """Pristine crops and their labels for the upstream semantic task (one ``.npz``)."""
+    return world_dir() / "upstream.npz"
 
 
 def splits_dir(dataset: str) -> Path:
@@ -82,6 +83,36 @@ def default_checkpoint() -> Path:
 def runs_dir() -> Path:
     """One folder per training run: metrics, resumable state, logs."""
     return home() / "runs"
+
+
+def run_model(run_dir: str | Path) -> Path:
+    """A run's final checkpoint (``model.safetensors``, sidecar ``model.json``)."""
+    return Path(run_dir) / "model.safetensors"
+
+
+def run_metrics(run_dir: str | Path) -> Path:
+    """A run's metrics (``metrics.json``): test and validation numbers, per-epoch history."""
+    return Path(run_dir) / "metrics.json"
+
+
+def run_state(run_dir: str | Path) -> Path:
+    """A run's resumable training state (one file, rewritten after every epoch)."""
+    return Path(run_dir) / "state.safetensors"
+
+
+def teacher_dir(run_dir: str | Path) -> Path:
+    """The teacher run inside a distillation run."""
+    return Path(run_dir) / "teacher"
+
+
+def expanded_dir(run_dir: str | Path) -> Path:
+    """A distillation run's expanded set: new views, unlabelled copies, pseudo-labels."""
+    return Path(run_dir) / "expanded"
+
+
+def bench_results_dir() -> Path:
+    """Benchmark JSON (committed): what ``benchmarks/*.py`` write and the book reads."""
+    return home() / "benchmarks" / "results"
 
 
 def results_dir() -> Path:

@@ -185,8 +185,8 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     Returns:
         One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
     """
-    from qfm.engine import infer
-    from qfm.evaluate import load_model
+    from qfm.checkpoint import load_model
+    from qfm.inference import infer
 
     if checkpoint is None:
         checkpoint = paths.default_checkpoint()

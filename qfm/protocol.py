@@ -17,7 +17,8 @@ from qfm.checkpoint import write_json
 from qfm.config import RunConfig, override
 from qfm.data.dataset import IQADataset
 from qfm.data.transforms import TestTransform
-from qfm.engine import evaluate, fit
+from qfm.engine import fit
+from qfm.inference import evaluate
 from qfm.metrics import summarize
 
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
@@ -56,7 +57,7 @@ def cross_dataset(checkpoint: str | Path, dataset: str, cfg: RunConfig) -> dict:
         Correlations over the whole table of ``dataset`` (its ``mos``, normalised).
     """
     from qfm.data.table import read_table
-    from qfm.evaluate import load_model
+    from qfm.checkpoint import load_model
 
     model, meta = load_model(checkpoint, cfg.train.device)
     if dataset == "world":

@@ -21,13 +21,14 @@ from qfm import paths
 from qfm.checkpoint import save_tensors
 from qfm.config import ModelConfig, UpstreamConfig, to_dict
 from qfm.data.transforms import MEAN, STD
-from qfm.engine import param_groups, resolve_device, seed_everything
+from qfm.engine import param_groups, seed_everything
+from qfm.inference import resolve_device
 from qfm.model import Backbone, create_backbone
 
 
 def load_upstream_set(path: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, H, W) normalised float and labels (N,) from ``upstream.npz``."""
-    path = Path(path) if path else paths.world_dir() / "upstream.npz"
+    path = Path(path) if path else paths.world_upstream_set()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: upstream images missing (run `qfm world` first)")
     with np.load(path) as z:

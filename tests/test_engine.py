@@ -1,5 +1,4 @@
 import json
-import time
 
 import numpy as np
 import pytest
@@ -27,7 +26,6 @@ def test_no_weight_decay_on_norms_biases_queries(make_cfg):
 
 
 def test_smoke_pretrain_train_evaluate_end_to_end(tiny_home, tmp_path, make_cfg):
-    t0 = time.perf_counter()
     cfg = make_cfg(model={"weights": "upstream"})
     up = tmp_path / "up.safetensors"
     meta = pretrain(cfg.model, cfg.upstream, up, steps=5, progress=False)
@@ -40,7 +38,6 @@ def test_smoke_pretrain_train_evaluate_end_to_end(tiny_home, tmp_path, make_cfg)
     assert saved["images"]["train"] > 0 and len(saved["history"]) == 2
     sidecar = json.loads((tmp_path / "run" / "model.json").read_text())
     assert sidecar["label_scale"]["scale"] == pytest.approx(100.0)
-    assert time.perf_counter() - t0 < 60
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_home, tmp_path, make_cfg, capfd):

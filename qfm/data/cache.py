@@ -9,8 +9,6 @@ reference implementations read the stored pixel layout.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from qfm import paths
+from qfm.atomic import atomic_write
 from qfm.data.facts import FACTS, canonical_name
 from qfm.data.label_io import DataError
 from qfm.data.table import write_csv_atomic
@@ -73,15 +72,8 @@ def _resize_one(name: str, src: Path, dst: Path, fmt: str) -> str:
             im = im.convert("RGB")
             if im.size != size:
                 im = im.resize(size, Image.Resampling.BICUBIC)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                im.save(fh, format=kind, **opts)
-            os.replace(tmp, dst)  # a kill never leaves a half image under the final name
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a kill never leaves a half image under the final name
+        atomic_write(dst, lambda tmp: im.save(tmp, format=kind, **opts))
     except Exception as e:
         return f"{src}: {type(e).__name__}: {e}"
     return ""

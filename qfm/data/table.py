@@ -18,11 +18,12 @@ Optional: ``official`` (train/val/test) where a data set ships an official split
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from qfm.atomic import atomic_write
 
 COLUMNS = ["image", "mos", "raw", "std", "content", "distortion", "level"]
 
@@ -78,17 +79,7 @@ def validate(df: pd.DataFrame, where: str = "table") -> pd.DataFrame:
 
 def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a CSV via a temporary file and a rename, so a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
