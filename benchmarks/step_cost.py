@@ -21,7 +21,8 @@ import time
 import torch
 
 from qfm.config import RunConfig, override, parse_sets
-from qfm.engine import param_groups, regression_objective, resolve_device
+from qfm.engine import param_groups, regression_objective
+from qfm.inference import resolve_device
 from qfm.matching import QFMObjective
 from qfm.model import build_model
 

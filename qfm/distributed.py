@@ -24,7 +24,7 @@ def init_distributed(device: torch.device) -> tuple[torch.device, int, int]:
     teacher, then student) share it.
 
     Args:
-        device: the device asked for (``qfm.engine.resolve_device``).
+        device: the device asked for (``qfm.inference.resolve_device``).
     Returns:
         (device — ``cuda:LOCAL_RANK`` under torchrun on GPU, rank, world size).
     """

@@ -101,6 +101,23 @@ def ratio_table(results: dict[str, dict | None]) -> pd.DataFrame:
     return df
 
 
+def notebook_seconds(folder: str | Path) -> pd.DataFrame:
+    """Wall time of every executed notebook under ``folder`` (papermill's own record).
+
+    Returns:
+        Columns ``notebook`` (path under ``folder``, no suffix: ``train/baseline-s0``),
+        ``seconds``, ``failed`` (papermill recorded an exception); unexecuted ones are left out.
+    """
+    rows = []
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is not None:
+            rows.append({"notebook": path.relative_to(folder).with_suffix("").as_posix(),
+                         "seconds": float(meta["duration"]),
+                         "failed": bool(meta.get("exception"))})
+    return pd.DataFrame(rows, columns=["notebook", "seconds", "failed"])
+
+
 def stage_table(result: dict | None) -> pd.DataFrame:
     """Seconds per DVC stage from ``pipeline_stages`` (empty when not measured)."""
     rows = (result or {}).get("stages") or []

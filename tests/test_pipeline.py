@@ -12,6 +12,7 @@ import ast
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,9 +23,10 @@ import nbformat
 import pytest
 import yaml
 
-from qfm import accuracy, report
-from qfm.config import RunConfig, load_params, to_dict
+from qfm import accuracy, pipeline, tables
+from qfm.config import RunConfig, load_params, parse_sets, to_dict
 from qfm.engine import config_hash
+from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER_SECTIONS = {"variants", "runs"}  # pipeline sections that are no stage's own
@@ -44,7 +46,7 @@ def dvc_yaml() -> dict:
 
 
 def params_raw() -> dict:
-    return report.read_params(ROOT / "params.yaml")
+    return pipeline.read_params(ROOT / "params.yaml")
 
 
 def stage_notebook(stage: dict) -> str | None:
@@ -94,7 +96,6 @@ def test_notebooks_committed_without_outputs_and_flat_parameters():
 def test_params_load_and_every_component_key_is_listed():
     raw = params_raw()
     load_params(ROOT / "params.yaml")
-    report.check_runs(raw)
     for section, fields in to_dict(RunConfig()).items():
         missing = set(fields) - set(raw.get(section) or {})
         assert not missing, f"params.yaml {section}: list every key (-S reaches it): {missing}"
@@ -106,21 +107,19 @@ def test_distill_runs_reuse_their_teacher_run():
 
     raw, params = params_raw(), ROOT / "params.yaml"
     for name, item in raw["runs"]["distill"].items():
-        student = report.run_config(params, item["variant"], item["seed"], distill=True)
-        plain = report.run_config(params, item["variant"], item["seed"])
+        student = pipeline.run_config(params, item["variant"], item["seed"], distill=True)
+        plain = pipeline.run_config(params, item["variant"], item["seed"])
         assert student.distill.enabled and not plain.distill.enabled
         assert config_hash(teacher_config(student)) == config_hash(plain), name
 
 
-def test_paper_profile_comment_matches_report():
+def test_paper_profile_is_defined_once_and_its_flags_round_trip():
     text = (ROOT / "params.yaml").read_text()
     block = text[text.index("# Paper profile"):]
-    flags = dict(m.groups() for m in re.finditer(
-        r"-S '?((?:model|train|distill)\.[^=\s]+)=([^\s']+)", block))
-    flags.pop("train.dataset")
-    want = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower()
-            if isinstance(v, bool) else str(v) for k, v in report.PAPER_PROFILE.items()}
-    assert flags == want
+    assert "qfm.paper" in block and "model.backbone=" not in block  # referred to, not copied
+    words = shlex.split(paper_flags())  # as the shell passes them to `dvc exp run`
+    assert words[0::2] == ["-S"] * len(PAPER_PROFILE)
+    assert parse_sets(words[1::2]) == PAPER_PROFILE
 
 
 def test_sweep_table_picks_runs_that_differ_in_one_key():
@@ -133,7 +132,7 @@ def test_sweep_table_picks_runs_that_differ_in_one_key():
                          ("lo-s0", "lo", "train", 0, 0.02, 0.4, 0.5),
                          ("other-s0", "other", "train", 0, 0.02, 0.9, 0.9)],
                         columns=["run", "variant", "kind", "seed", "tau", "srcc", "plcc"])
-    table = report.sweep_table(runs, raw, "base", "qfm.tau", 0)
+    table = tables.sweep_table(runs, raw, "base", "qfm.tau", 0)
     assert table["run"].tolist() == ["lo-s0", "base-s0"]
 
 
@@ -231,7 +230,7 @@ def test_smoke_pipeline_runs_every_notebook(smoke_project):
         for run in runs:
             s = json.loads((root / "results" / stage / f"{run}.json").read_text())
             assert s["run"] == run and -1.0 <= s["test"]["srcc"] <= 1.0
-    from qfm.evaluate import load_model
+    from qfm.checkpoint import load_model
 
     _, meta = load_model(root / "models" / "default.safetensors", "cpu")
     assert meta["source_run"] == "full-s0" and meta["config"]["distill"]["enabled"]

@@ -1,0 +1,83 @@
+"""The paper being reproduced (Li et al., ICML 2024): its reported numbers and its training
+profile, each defined once here; params.yaml, the book and the benchmarks refer to them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from qfm.config import RunConfig, to_dict
+
+# The paper's reported numbers (Li et al., ICML 2024: abstract and headline table, as far as
+# they could be read; see the book's Method page). NaN = not reported in what could be read.
+PAPER_REPORTED = pd.DataFrame(
+    [("LIVE", "synthetic", 0.981, float("nan")), ("CSIQ", "synthetic", 0.954, float("nan")),
+     ("TID2013", "synthetic", float("nan"), 0.932), ("KADID-10k", "synthetic", float("nan"),
+                                                     float("nan")),
+     ("LIVEC", "authentic", 0.891, 0.913), ("KonIQ-10k", "authentic", 0.922, 0.936),
+     ("LIVEFB", "authentic", 0.567, 0.667), ("SPAQ", "authentic", 0.920, 0.924)],
+    columns=["dataset", "kind", "paper_srcc", "paper_plcc"])
+
+# The paper profile (DEIQT's recipe, the book's Method page) — its one definition. `python -m
+# qfm.paper` prints it as `dvc exp run` flags (:func:`paper_flags`); `qfm train --set key=value`
+# takes the same keys. model.weights must point at local ImageNet DeiT-III weights.
+PAPER_PROFILE: dict[str, Any] = {
+    "model.backbone": "deit3_small_patch16_224", "model.img_size": 224,
+    "model.backbone_kwargs": {}, "model.dim": 0,
+    "model.heads": 6, "model.weights": "/path/to/deit3_small.safetensors",
+    "train.epochs": 9, "train.warmup_epochs": 3.0, "train.step_epochs": 3, "train.gamma": 0.1,
+    "train.lr": 0.0002, "train.batch_size": 16, "train.eval_every": 1, "train.amp": True,
+    "train.workers": 8, "distill.views": 2}
+
+
+def profile_section(section: str) -> dict[str, Any]:
+    """The paper profile's keys of one config section, e.g. ``profile_section("model")`` →
+    ``{"backbone": "deit3_small_patch16_224", "img_size": 224, ...}`` (benchmarks use it with
+    ``weights: none``: timing needs the architecture, not the ImageNet weights)."""
+    return {k.split(".", 1)[1]: v for k, v in PAPER_PROFILE.items()
+            if k.split(".", 1)[0] == section}
+
+
+def profile_table(cfg: RunConfig) -> pd.DataFrame:
+    """The CPU pipeline's setting beside the paper profile, for every key the profile sets."""
+    from qfm.pipeline import flatten
+
+    mine = flatten(to_dict(cfg))
+    return pd.DataFrame([(k, str(mine.get(k)), str(v)) for k, v in PAPER_PROFILE.items()],
+                        columns=["key", "this pipeline", "paper profile"]).set_index("key")
+
+
+def paper_flags(prefix: str = "-S") -> str:
+    """The paper profile as command-line overrides: ``-S model.backbone=… -S …``."""
+    def flag(k, v):
+        if isinstance(v, dict):  # quoted for the shell: -S 'model.backbone_kwargs={}'
+            return f"{prefix} '{k}={json.dumps(v)}'"
+        return f"{prefix} {k}={str(v).lower() if isinstance(v, bool) else v}"
+    return " ".join(flag(k, v) for k, v in PAPER_PROFILE.items())
+
+
+def gpu_hours(images_per_second: float, epochs: int = PAPER_PROFILE["train.epochs"],
+              splits: int = 10,
+              train_fraction: float = 0.8, runs_per_split: float = 1.0) -> pd.DataFrame:
+    """Estimated GPU hours of the paper protocol per data set.
+
+    Args:
+        images_per_second: training throughput of one GPU (forward + backward, AMP).
+        epochs, splits: the protocol (the profile's epochs, 10 splits).
+        train_fraction: share of the images trained on.
+        runs_per_split: training passes per split in baseline-run units (a full QFM-IQM run
+            is teacher + student ≈ 1 + (1 + views) passes at ≤ 1.5× the step cost).
+    """
+    from qfm.data.facts import FACTS
+
+    rows = [{"dataset": f.title, "images": f.expected,
+             "gpu_hours": f.expected * train_fraction * epochs * splits * runs_per_split
+             / images_per_second / 3600.0} for f in FACTS.values()]
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # the flags, for `eval "dvc exp run ... $(python -m qfm.paper)"`
+    print(paper_flags())
