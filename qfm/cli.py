@@ -150,7 +150,7 @@ def cmd_data_cache(args) -> int:
 
 
 def cmd_data_split(args) -> int:
-    from qfm.data.check import data_split_main
+    from qfm.data.protocol_splits import data_split_main
 
     return data_split_main(args.dataset, args.root, args.n, args.seed)
 

@@ -74,7 +74,6 @@ class UpstreamConfig:
     batch_size: int = 64  # images per step
     lr: float = 2e-3  # AdamW peak learning rate (cosine decay)
     weight_decay: float = 0.05  # AdamW weight decay
-    label: str = "content"  # content (which crop) | photo (which photograph)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``qfm data check`` and ``qfm data split``: is a data set's folder ready for training?
+"""``qfm data check``: is a data set's folder ready for training?
 
 :func:`check_dataset` reports every problem in one pass, each a line that starts with its
 level:
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -153,48 +152,21 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def data_check_main(name: str, root: str | Path, as_json: bool = False,
-                    deep: bool = False) -> int:
+def data_check_main(name: str, root: str | Path, as_json: bool = False) -> int:
     """Entry point of ``qfm data check``: print the report, return the exit code.
 
     Args:
         name: data-set name.
         root: the data set's folder.
         as_json: print one JSON object instead of text.
-        deep: fully decode every image.
     Returns:
         0 when the data set is usable, 1 otherwise (unknown name included).
     """
     try:
-        report = check_dataset(name, root, deep=deep)
+        report = check_dataset(name, root)
     except DataError as e:  # unknown data-set name
         report = {"dataset": str(name), "root": str(root), "images": 0, "rows": 0,
                   "expected": 0, "usable": False, "errors": 1, "warnings": 0, "counts": {},
                   "source": "", "problems": [f"error: {e}"]}
     print(json.dumps(report) if as_json else format_report(report))
     return 0 if report["usable"] else 1
-
-
-def data_split_main(name: str, root: str | Path, n: int = 10, seed: int = 0) -> int:
-    """Entry point of ``qfm data split``: read the labels, write the protocol splits.
-
-    Args:
-        name: data-set name.
-        root: the data set's folder.
-        n: number of random splits.
-        seed: base seed.
-    Returns:
-        0 on success, 1 when the labels cannot be read (message on stderr).
-    """
-    from qfm.data.protocol_splits import make_splits, write_splits
-
-    try:
-        key = canonical_name(name)
-        table = read_dataset(key, root)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    written = write_splits(key, make_splits(key, table, n=n, seed=seed))
-    for p in written:
-        print(p)
-    return 0

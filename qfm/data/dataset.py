@@ -9,11 +9,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from qfm.data.label_io import DataError
 from qfm.data.transforms import load_rgb
-
-
-class DataError(ValueError):
-    """An image or label file cannot be used."""
 
 
 class IQADataset(Dataset):

@@ -17,7 +17,8 @@ IMAGE_EXT = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".webp"}
 
 
 class DataError(ValueError):
-    """A data set's root or label file is missing or unreadable (one line, names the file)."""
+    """A data set's root, label file or image is missing or unreadable (one line, names the
+    file)."""
 
 
 class Disk:

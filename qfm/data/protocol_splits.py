@@ -6,11 +6,12 @@ train 70 / val 10 / test 20 (the usual 80/20 with a validation part carved out o
 that no model is selected on test). Split ``k`` uses a seed derived from ``(seed, k)``, and
 contents are sorted before shuffling, so the files depend only on the label file and the seed,
 not on row order. Official splits (KonIQ ``set``, FLIVE ``is_valid``/``labels640.csv``) are
-written as ``split_official.csv``.
+written as ``split_official.csv``. :func:`data_split_main` is the ``qfm data split`` command.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 
 from qfm import paths
 from qfm.data.facts import FACTS, canonical_name
+from qfm.data.readers import read_dataset
 from qfm.data.splits import PARTS, split_by_content, write_split
 
 FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
@@ -88,3 +90,26 @@ def write_splits(name: str, splits: dict[str, pd.DataFrame]) -> list[Path]:
     """
     key = canonical_name(name)
     return [write_split(df, split_path(key, k)) for k, df in splits.items()]
+
+
+def data_split_main(name: str, root: str | Path, n: int = 10, seed: int = 0) -> int:
+    """Entry point of ``qfm data split``: read the labels, write the protocol splits.
+
+    Args:
+        name: data-set name.
+        root: the data set's folder.
+        n: number of random splits.
+        seed: base seed.
+    Returns:
+        0 on success, 1 when the labels cannot be read (message on stderr).
+    """
+    try:
+        key = canonical_name(name)
+        table = read_dataset(key, root)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    written = write_splits(key, make_splits(key, table, n=n, seed=seed))
+    for p in written:
+        print(p)
+    return 0

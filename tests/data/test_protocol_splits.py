@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 from qfm import paths
-from qfm.data.check import data_split_main
-from qfm.data.protocol_splits import (make_splits, official_split_file, split_seed,
-                                      write_splits)
+from qfm.data.protocol_splits import (data_split_main, make_splits, official_split_file,
+                                      split_seed, write_splits)
 from qfm.data.readers import read_dataset
 from qfm.data.splits import read_split
 

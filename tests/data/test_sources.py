@@ -1,6 +1,6 @@
 """A real data set reaches training: canonical name, split files, the resize cache."""
 
-from qfm.data.check import data_split_main
+from qfm.data.protocol_splits import data_split_main
 from qfm.data.sources import load_parts
 
 
