@@ -46,16 +46,22 @@ def test_load_params_names_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
-def test_repo_params_yaml_loads():
+def test_unknown_params_section_rejected_when_sections_are_given(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("train:\n  epochs: 1\nfigures: {}\nfigurs: {}\n")
+    assert load_params(p).train.epochs == 1  # other stages' sections: ignored by default
+    with pytest.raises(ConfigError, match=r"params\.yaml: figurs: unknown section"):
+        load_params(p, sections={"figures"})
+
+
+def test_repo_params_yaml_has_only_component_stage_and_helper_sections():
+    """Every top-level section is a config component, a dvc.yaml stage or a helper section."""
     from pathlib import Path
 
-    p = Path(__file__).resolve().parents[1] / "params.yaml"
-    if not p.is_file():
-        pytest.skip("no params.yaml yet")
-    load_params(p, sections=_stage_sections(p))
-
-
-def _stage_sections(p):
     import yaml
 
-    return set(yaml.safe_load(p.read_text()))
+    from test_pipeline import HELPER_SECTIONS
+
+    root = Path(__file__).resolve().parents[1]
+    stages = set(yaml.safe_load((root / "dvc.yaml").read_text())["stages"])
+    load_params(root / "params.yaml", sections=stages | HELPER_SECTIONS)

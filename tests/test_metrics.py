@@ -1,20 +1,29 @@
+import math
+
 import numpy as np
 import pytest
-from scipy import stats
 
 from qfm.metrics import correlations, fit_logistic, logistic4, summarize
 
 
-def test_metrics_equal_scipy():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=200)
-    y = x + rng.normal(scale=0.5, size=200)
-    m = correlations(x, y)
-    assert m["srcc"] == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
-    assert m["krcc"] == pytest.approx(stats.kendalltau(x, y)[0], abs=1e-12)
-    assert m["plcc"] == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
-    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((x - y) ** 2)))
-    assert m["n"] == 200
+def test_metrics_match_hand_computed_values():
+    # x = 1..5, y swaps the first two and the middle two: rank differences ±1 (Σd² = 4),
+    # 8 concordant and 2 discordant pairs, centred cross-products 8 over variances 10 and 10
+    m = correlations([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
+    assert m["srcc"] == pytest.approx(1 - 6 * 4 / (5 * (25 - 1)))  # 0.8
+    assert m["krcc"] == pytest.approx((8 - 2) / 10)  # 0.6
+    assert m["plcc"] == pytest.approx(8 / math.sqrt(10 * 10))  # 0.8
+    assert m["rmse"] == pytest.approx(math.sqrt(4 / 5))
+    assert m["n"] == 5
+
+
+def test_ties_get_average_ranks_and_kendall_tau_b():
+    # x ranks (1, 2.5, 2.5, 4), y ranks (1, 3, 2, 4): Pearson of ranks = 4.5 / √(4.5 · 5);
+    # 5 concordant pairs, 0 discordant, one pair tied in x: τ_b = 5 / √((6 - 1) · 6)
+    m = correlations([1, 2, 2, 3], [1, 3, 2, 4], logistic=False)
+    assert m["srcc"] == pytest.approx(4.5 / math.sqrt(4.5 * 5))
+    assert m["krcc"] == pytest.approx(5 / math.sqrt(5 * 6))
+    assert "plcc_logistic" not in m
 
 
 def test_logistic_fit_recovers_known_curve():

@@ -1,7 +1,7 @@
 """The install story: environment.yml agrees with pyproject.toml; README and CI agree."""
 
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import yaml
@@ -13,8 +13,16 @@ def _name(req: str) -> str:
     return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _pyproject() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser, as a package (a dependency of pytest there)
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
 def test_environment_yml_matches_pyproject():
-    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    py = _pyproject()["project"]
     wanted = {_name(r): r.replace(" ", "") for r in py["dependencies"]}
     for extra in ("pipeline", "test"):
         for r in py["optional-dependencies"][extra]:
@@ -24,6 +32,15 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     have = {_name(r): r.replace(" ", "") for r in pip}
     assert have == wanted
+
+
+def test_environment_python_is_one_pyproject_allows():
+    low = _pyproject()["project"]["requires-python"].removeprefix(">=")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pinned = next(d for d in env["dependencies"] if isinstance(d, str) and
+                  d.startswith("python="))
+    as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+    assert as_tuple(pinned.split("=")[1]) >= as_tuple(low)
 
 
 def test_readme_first_lines_are_the_two_setup_commands():
