@@ -1,17 +1,18 @@
 """Baseline (DEIQT-style) on the embedded default: wall time and test SRCC/PLCC, on this CPU.
 
 Trains the CPU profile of ``params.yaml`` (model, upstream) at the full training budget
-(``BUDGET`` below: 15 epochs, where the DVC pipeline affords only a few) twice in one run —
-with the upstream semantic pre-training and with it skipped (backbone from scratch) — and
-prints one JSON object with the machine's load, so contended numbers can be told apart.
+(:data:`qfm.bench.FULL_BUDGET`: qfm.config's defaults, where the DVC pipeline affords only a
+few epochs) twice in one run — with the upstream semantic pre-training and with it skipped
+(backbone from scratch) — and stores one JSON object with the machine's load, so contended
+numbers can be told apart.
 
     python benchmarks/baseline.py [--seeds 0 1 2] [--weights upstream none] [--params params.yaml]
-        [--set k=v ...]
+        [--set k=v ...] [--out FILE]
 
-Target: test SRCC >= 0.85 with the upstream pre-training, in <= 4 minutes of training on 2
-cores. Measured on 2 idle cores, seed 0 (benchmarks/results/baseline.json): 194 s of training,
-test SRCC 0.8895 with the upstream pre-training (54 s, once), 0.797 without. Needs the embedded
-default (`qfm world`); pre-trains its own upstream checkpoint (timed) in a temporary folder. On a shared, busy machine run it with
+Target: test SRCC ≥ 0.85 with the upstream pre-training, in minutes of training on 2 cores.
+The measured numbers are in ``benchmarks/results/baseline.json`` and on the book's Results
+page, not here. Needs the embedded default (`qfm world`); pre-trains its own upstream
+checkpoint (timed) in a temporary folder. On a shared, busy machine run it with
 OMP_NUM_THREADS=1: two spinning OpenMP threads per process slow every step ten-fold.
 """
 
@@ -19,26 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from qfm import paths
-from qfm.checkpoint import write_json
+from qfm.bench import FULL_BUDGET, Record, add_out_argument
 from qfm.config import RunConfig, load_params, override, parse_sets
 from qfm.engine import fit
 from qfm.upstream import pretrain
-
-
-# The baseline's full CPU budget (qfm.config defaults). Batch 8 and validation every epoch were
-# chosen on validation SRCC over seeds 0-2 (results/baseline_selection.json): batch 32 → 16 → 8
-# gave 0.821 → 0.844 → 0.865 at a near-equal cost per image on the CPU.
-BUDGET = {"train.epochs": 15, "train.warmup_epochs": 2.0, "train.step_epochs": 10,
-          "train.batch_size": 8, "train.eval_every": 1}
 
 
 def main() -> None:
@@ -48,18 +39,16 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", default=["upstream", "none"],
                     choices=["upstream", "none"], help="with / without the upstream pre-training")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
+    add_out_argument(ap, "baseline")
     args = ap.parse_args()
+    record = Record("baseline")
     cfg = load_params(args.params) if Path(args.params).is_file() else RunConfig()
-    cfg = override(cfg, BUDGET)
+    cfg = override(cfg, FULL_BUDGET)
     cfg = override(cfg, parse_sets(args.set))
     cfg = override(cfg, {"qfm.enabled": False, "model.gate": False, "distill.enabled": False})
     if not paths.world_table().is_file():
         raise SystemExit("no embedded default: run `qfm world` first")
-    out = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                       "loadavg_start": os.getloadavg(),
-                       "processor": platform.processor() or platform.machine()},
-           "backbone": cfg.model.backbone, "img_size": cfg.model.img_size,
+    out = {"backbone": cfg.model.backbone, "img_size": cfg.model.img_size,
            "epochs": cfg.train.epochs, "settings": args.set, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         # its own upstream checkpoint: one in models/ may belong to another backbone
@@ -81,11 +70,8 @@ def main() -> None:
                     "test_srcc": round(m["test"]["srcc"], 4),
                     "test_plcc": round(m["test"]["plcc"], 4),
                     "val_srcc": round(m["val"]["srcc"], 4), "best_epoch": m["best_epoch"]})
-                print(json.dumps(out["runs"][-1]), flush=True)
-    out["machine"]["loadavg_end"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
-    if args.out:
-        write_json(out, Path(args.out))
+                print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
+    record.finish(out, args.out)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Choose the baseline's full CPU budget on validation: candidate settings × seeds, val SRCC.
 
-Each candidate is ``BUDGET`` of ``benchmarks/baseline.py`` plus its own ``KEY=VALUE`` settings,
+Each candidate is :data:`qfm.bench.FULL_BUDGET` plus its own ``KEY=VALUE`` settings,
 trained on seeds (seed k = split k) with validation every epoch; the best validation SRCC per
 seed is what candidates are compared on. Test SRCC is recorded beside it and never used to
 choose. Runs are independent processes' worth of work: ``--jobs 2`` trains two at a time with
 one OpenMP thread each (the fastest use of 2 cores; the seconds are then contended).
 
-    .venv/bin/python benchmarks/baseline_select.py --out benchmarks/results/baseline_selection.json
-    .venv/bin/python benchmarks/baseline_select.py --candidate lr2 train.lr=0.002 --seeds 0 1
+    .venv/bin/python benchmarks/baseline_select.py      # → benchmarks/results/baseline_selection.json
+    .venv/bin/python benchmarks/baseline_select.py --candidate lr2 train.lr=0.002 --seeds 0 1 \
+        --out -
 
 The default candidates are those of benchmarks/results/baseline_selection.json. Needs
 ``qfm world`` and an upstream checkpoint (``--upstream``, default models/upstream.safetensors).
@@ -25,10 +26,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from baseline import BUDGET  # a sibling script
+from qfm.bench import FULL_BUDGET, Record, add_out_argument
 from qfm.checkpoint import write_json
 
-DEFAULT = {  # name → settings on top of BUDGET (batch 8 since this selection)
+DEFAULT = {  # name → settings on top of FULL_BUDGET (batch 8 since this selection)
     "batch32": ["train.batch_size=32"],
     "batch32_nodecay": ["train.batch_size=32", "train.step_epochs=100"],
     "batch16": ["train.batch_size=16"],
@@ -43,7 +44,7 @@ def run_one(params: str, upstream: str, seed: int, sets: list[str], out: Path) -
     from qfm.engine import fit
 
     cfg = load_params(params) if Path(params).is_file() else RunConfig()
-    cfg = override(cfg, BUDGET)
+    cfg = override(cfg, FULL_BUDGET)
     cfg = override(cfg, parse_sets(sets))
     cfg = override(cfg, {"qfm.enabled": False, "model.gate": False, "distill.enabled": False,
                          "model.weights": "upstream", "shared.seed": seed, "train.split": seed})
@@ -61,7 +62,7 @@ def main() -> None:
     ap.add_argument("--candidate", nargs="+", action="append", metavar=("NAME", "KEY=VALUE"),
                     help="a candidate: its name, then its settings (repeatable)")
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time (1 thread each)")
-    ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
+    add_out_argument(ap, "baseline_selection")
     ap.add_argument("--one", nargs="+", help=argparse.SUPPRESS)  # child: SEED OUT [SETTINGS]
     args = ap.parse_args()
     if args.one:
@@ -71,6 +72,7 @@ def main() -> None:
         return
     if not Path(args.upstream).is_file():
         raise SystemExit(f"{args.upstream}: no upstream checkpoint (run `qfm upstream`)")
+    record = Record("baseline_selection")
     cands = {c[0]: c[1:] for c in args.candidate} if args.candidate else DEFAULT
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.jobs > 1 else dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,7 +83,7 @@ def main() -> None:
             codes = list(pool.map(lambda cmd: subprocess.run(cmd, env=env).returncode, cmds))
         if any(codes):
             raise SystemExit("a candidate run failed (see above)")
-        result = {"budget": BUDGET, "seeds": args.seeds, "chosen_by": "mean val_srcc",
+        result = {"budget": FULL_BUDGET, "seeds": args.seeds, "chosen_by": "mean val_srcc",
                   "candidates": []}
         for name, settings in cands.items():
             rows = [json.loads((Path(tmp) / f"{name}_s{s}" / "row.json").read_text())
@@ -92,9 +94,8 @@ def main() -> None:
     best = max(result["candidates"], key=lambda c: c["val_srcc_mean"])
     result["chosen"] = best["name"]
     print(json.dumps([(c["name"], round(c["val_srcc_mean"], 4))
-                      for c in result["candidates"]]), f"chosen: {best['name']}")
-    if args.out:
-        write_json(result, Path(args.out))
+                      for c in result["candidates"]]), f"chosen: {best['name']}", file=sys.stderr)
+    record.finish(result, args.out)
 
 
 if __name__ == "__main__":

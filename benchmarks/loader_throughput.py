@@ -1,20 +1,20 @@
-"""Data-loader throughput ÷ model consumption at the paper profile, in one run (prints JSON).
+"""Data-loader throughput ÷ model consumption at the paper profile, in one run.
 
 The question: can the data loader feed training? The loader side is ``qfm``'s own training
-input path — :class:`qfm.data.dataset.IQADataset` with :class:`TrainTransform` (random 224
-crop + flip, normalised tensor) in a ``DataLoader`` of batch 16 — on synthetic KonIQ-like
-photos (1024×768 JPEGs, 64 by default), read three ways:
+input path — :class:`qfm.data.dataset.IQADataset` with :class:`TrainTransform` (random crop
++ flip, normalised tensor) in a ``DataLoader`` at the profile's batch size — on synthetic
+KonIQ-like photos (1024×768 JPEGs, :func:`qfm.bench.synthetic_photos`), read three ways:
 
 * ``no_cache``: the originals, resized to KonIQ's protocol size 512×384 on the fly
   (decode 1024×768 → bicubic resize → crop), what training must do without the cache;
 * ``cache_png`` / ``cache_jpg``: the copies :func:`qfm.data.cache.build_cache` writes
   (512×384, PNG = its default, or JPEG q95), decoded → crop.
 
-The in-memory image cache (``train.cache``) is off: at KonIQ's size (10k images) it would
-not fit, and with workers it is rebuilt every epoch anyway. The model side is one paper-
-profile training step (deit3_small_patch16_224 at 224, decoder at the backbone's width, 6
-heads; objective → backward → clip → AdamW, as ``benchmarks/step_cost.py``) on a batch of
-16, in images/s. Rounds alternate (model step, each loader epoch, model step, …) so machine
+The in-memory image cache (``train.cache``) is off: at KonIQ's size it would not fit, and
+with workers it is rebuilt every epoch anyway. The model side is one training step of the
+paper profile's model (``qfm.paper.PAPER_PROFILE``: deit3_small_patch16_224, decoder at the
+backbone's width; :func:`qfm.bench.train_step`, as ``benchmarks/step_cost.py``) on a batch of
+the profile's size, in images/s. Rounds alternate (model step, each loader epoch, model step, …) so machine
 load hits both alike; each ratio is the median of its per-round ratios.
 
 Workers: ``--workers`` decoding processes (default 1) and the model on the cores they leave
@@ -22,16 +22,15 @@ Workers: ``--workers`` decoding processes (default 1) and the model on the cores
 model ≥ 2 with the cache. Decoding in one process (no workers) is reported too.
 
     .venv/bin/python benchmarks/loader_throughput.py [--images 64] [--rounds 5] [--workers 1]
+        [--out FILE]
 
-CPU, 2 busy cores: about 4 minutes (a deit3 step of batch 16 takes ~18 s on one thread).
+CPU, 2 busy cores: minutes (a paper-profile step on one thread dominates).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -42,18 +41,20 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from predict_throughput import make_photos  # same synthetic photos as predict's benchmark
+from qfm.bench import Record, add_out_argument, synthetic_photos, train_step
 from qfm.config import ModelConfig
 from qfm.data.cache import build_cache
 from qfm.data.dataset import IQADataset
+from qfm.data.facts import FACTS
 from qfm.data.transforms import TrainTransform
 from qfm.engine import param_groups, regression_objective
 from qfm.model import build_model
-from step_cost import _step  # the training step step_cost times
+from qfm.paper import PAPER_PROFILE, profile_section
 
-PAPER = {"backbone": "deit3_small_patch16_224", "img_size": 224, "heads": 6, "dim": 0,
-         "weights": "none"}
-KONIQ_SIZE = (512, 384)  # qfm.data.facts: KonIQ-10k's protocol size
+PAPER = {**profile_section("model"), "weights": "none"}
+KONIQ_SIZE = FACTS["koniq10k"].size  # KonIQ-10k's protocol size
+PHOTO_SIZE = (1024, 768)  # KonIQ-10k's released size
+TARGET = 2.0  # loader ÷ model with the cache, at least
 
 
 class ResizeThen:
@@ -93,13 +94,16 @@ def epoch_seconds(loader) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=64, help="synthetic 1024×768 photos")
-    p.add_argument("--batch", type=int, default=16, help="paper profile: 16")
+    p.add_argument("--batch", type=int, default=PAPER_PROFILE["train.batch_size"],
+                   help="default: the paper profile's")
     p.add_argument("--rounds", type=int, default=5, help="timed (model, loaders) rounds")
     p.add_argument("--steps", type=int, default=1, help="training steps per round")
     p.add_argument("--workers", type=int, default=1, help="DataLoader decoding processes")
     p.add_argument("--backbone", default=PAPER["backbone"], help="timm name (tests: tiny)")
     p.add_argument("--img-size", type=int, default=PAPER["img_size"])
+    add_out_argument(p, "loader_throughput")
     args = p.parse_args()
+    record = Record("loader_throughput")
     cores = len(os.sched_getaffinity(0))
     torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - args.workers)))
     model_cfg = ModelConfig(**{**PAPER, "backbone": args.backbone, "img_size": args.img_size})
@@ -113,18 +117,14 @@ def main() -> None:
     opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-4)
     batch = {"image": torch.randn(args.batch, 3, args.img_size, args.img_size),
              "mos": torch.rand(args.batch), "index": torch.arange(args.batch)}
-    out = {"benchmark": "loader_throughput", "cpu_cores": cores,
-           "load_average_before": [round(x, 2) for x in os.getloadavg()],
-           "torch_threads_model": torch.get_num_threads(),
-           "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
-           "torch": torch.__version__, "machine": platform.machine(),
+    out = {"torch_threads_model": torch.get_num_threads(),
            "backbone": args.backbone, "img_size": args.img_size, "batch": args.batch,
-           "photos": args.images, "photo_size": [1024, 768], "protocol_size": KONIQ_SIZE,
-           "workers": args.workers, "rounds": args.rounds, "steps_per_round": args.steps,
-           "target_ratio_with_cache": 2.0}
+           "photos": args.images, "photo_size": list(PHOTO_SIZE),
+           "protocol_size": list(KONIQ_SIZE), "workers": args.workers, "rounds": args.rounds,
+           "steps_per_round": args.steps, "target_ratio_with_cache": TARGET}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = make_photos(folder, args.images, 1024, 768)
+        files = synthetic_photos(folder, args.images, PHOTO_SIZE)
         t = time.perf_counter()
         lds = loaders(folder, files, args.img_size, args.batch, args.workers)
         out["cache_build_seconds_both_formats"] = round(time.perf_counter() - t, 2)
@@ -133,12 +133,12 @@ def main() -> None:
                for k, ld in lds.items()}
         for ld in lds.values():  # warm-up: workers started, files in the page cache
             epoch_seconds(ld)
-        _step(model, opt, regression_objective, batch, 5.0)
+        train_step(model, opt, regression_objective, batch, 5.0)
         model_s, load_s = [], {k: [] for k in lds}
         for _ in range(args.rounds):
             t = time.perf_counter()
             for _ in range(args.steps):
-                _step(model, opt, regression_objective, batch, 5.0)
+                train_step(model, opt, regression_objective, batch, 5.0)
             model_s.append((time.perf_counter() - t) / args.steps)
             for k, ld in lds.items():
                 load_s[k].append(epoch_seconds(ld))
@@ -156,8 +156,7 @@ def main() -> None:
                 a / b for a, b in zip(ips, model_ips)), 2)}
     out["ratio_with_cache"] = out["loaders"]["cache_png"]["ratio_loader_over_model"]
     out["ratio_without_cache"] = out["loaders"]["no_cache"]["ratio_loader_over_model"]
-    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(out, indent=2))
+    record.finish(out, args.out)
 
 
 if __name__ == "__main__":

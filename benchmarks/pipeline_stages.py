@@ -1,4 +1,4 @@
-"""Wall time of each DVC stage of the embedded-default pipeline (prints JSON).
+"""Wall time of each DVC stage of the embedded-default pipeline.
 
 Three sources, one output format (``stages``: name, seconds, status):
 
@@ -11,8 +11,9 @@ Three sources, one output format (``stages``: name, seconds, status):
 * ``--log FILE``: parse such a log — lines ``<unix seconds> <text>`` (``--save-log``, or
   ``dvc repro 2>&1 | ts '%.s'``) or ``<ISO time> <text>``.
 * ``--notebooks DIR``: what the pipeline already wrote: papermill's duration of each executed
-  notebook under ``DIR`` (``book/executed``), named by its stage (``train/<run>`` →
-  ``train@<run>``). Covers the notebook stages only, without kernel start-up.
+  notebook under ``DIR`` (``book/executed``; :func:`qfm.performance.notebook_seconds`), named
+  by its stage (``train/<run>`` → ``train@<run>``). Covers the notebook stages only, without
+  kernel start-up.
 
 A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
 follows (else the next stage's line, else the end of the log); skipped and restored stages
@@ -22,16 +23,15 @@ count 0 s.
     .venv/bin/python benchmarks/pipeline_stages.py --log run.log
     .venv/bin/python benchmarks/pipeline_stages.py --notebooks book/executed
 
-CPU, 2 cores: ``--run --smoke`` a few minutes; ``--run`` the full pipeline (≈ 15 min idle,
-far longer on busy cores). ``--log`` / ``--notebooks``: instant.
+CPU, 2 cores: ``--run --smoke`` minutes; ``--run`` the full pipeline, several times longer
+(far longer on busy cores). ``--log`` / ``--notebooks``: instant. ``--out FILE`` as every
+benchmark (default ``benchmarks/results/pipeline_stages.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -42,6 +42,9 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
+
+from qfm.bench import Record, add_out_argument
+from qfm.performance import notebook_seconds
 
 SMOKE = {("shared", "smoke"): True, ("world", "contents_per_photo"): 2}
 _RUNNING = re.compile(r"Running (?:callback )?stage '([^']+)'")
@@ -106,16 +109,9 @@ def parse_log(lines: list[str]) -> dict:
 
 def from_notebooks(folder: str | Path) -> dict:
     """Per-stage times from papermill's record in the executed notebooks under ``folder``."""
-    folder = Path(folder)
-    stages = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
-        if meta.get("duration") is None:
-            continue
-        rel = path.relative_to(folder).with_suffix("").as_posix()
-        name = rel.replace("/", "@", 1) if "/" in rel else rel  # train/x → train@x
-        stages.append({"stage": name, "seconds": round(float(meta["duration"]), 2),
-                       "status": "failed" if meta.get("exception") else "ran"})
+    stages = [{"stage": r.notebook.replace("/", "@", 1),  # train/x → train@x
+               "seconds": round(r.seconds, 2), "status": "failed" if r.failed else "ran"}
+              for r in notebook_seconds(folder).itertuples()]
     total = round(sum(s["seconds"] for s in stages), 2) if stages else None
     return {"stages": stages, "total_seconds": total}
 
@@ -184,10 +180,10 @@ def main() -> None:
     p.add_argument("--repo", type=Path, default=Path("."), help="the checkout (default .)")
     p.add_argument("dvc_args", nargs="*", help="after --: extra `dvc repro` arguments, "
                    "e.g. -- --keep-going world upstream")
+    add_out_argument(p, "pipeline_stages")
     args = p.parse_args()
-    out = {"benchmark": "pipeline_stages", "cpu_cores": len(os.sched_getaffinity(0)),
-           "load_average_before": [round(x, 2) for x in os.getloadavg()],
-           "machine": platform.machine(), "python": platform.python_version()}
+    record = Record("pipeline_stages")
+    out: dict = {}
     if args.log:
         out.update(source=f"log {args.log}", **parse_log(args.log.read_text().splitlines()))
     elif args.notebooks:
@@ -209,8 +205,7 @@ def main() -> None:
                    smoke=args.smoke, omp_num_threads=args.threads or
                    os.environ.get("OMP_NUM_THREADS"), dvc_args=args.dvc_args, exit_code=rc,
                    **parse_log(lines))
-    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(out, indent=2))
+    record.finish(out, args.out)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
-"""Run the benchmarks and store their JSON in ``benchmarks/results/<name>.json``.
+"""Run the speed benchmarks, one process after the other, into ``benchmarks/results/``.
 
-Each benchmark runs as its own process (``benchmarks/<name>.py``), one after the other, so
-they do not compete with each other; what it prints is stored with a ``_run`` record: the
-command, start and end time, load average before and after, CPU cores and OMP_NUM_THREADS.
-The book's Performance page (DVC stage ``performance``) reads these files; ``dvc repro``
-notices new ones and rebuilds the page.
+Each benchmark (``benchmarks/<name>.py``) runs as its own process, so they do not compete
+with each other, and stores its JSON itself (``--out``, :class:`qfm.bench.Record`: the same
+machine/load record in every file) in the folder the book's Performance page reads
+(``params.yaml`` ``performance.bench_dir``); ``dvc repro`` notices new files and rebuilds the
+page. This script only chooses the benchmarks, their arguments and the thread count.
 
     .venv/bin/python benchmarks/run_all.py                      # the four CPU benchmarks
     .venv/bin/python benchmarks/run_all.py --only gpu_check     # on a GPU machine
     .venv/bin/python benchmarks/run_all.py --pipeline full      # time the full pipeline
 
 Threads: ``--threads 1`` (default) exports OMP_NUM_THREADS=1 — on 2 cores shared with other
-jobs, torch's default of 2 intra-op threads made a training step 10-100× slower (the
-threads spin-wait for each other). CPU, 2 busy cores: about 15 minutes with ``--pipeline
-smoke``. ``gpu_check`` without CUDA writes nothing (an earlier GPU result is kept).
+jobs, torch's default of one thread per core made a training step many times slower (the
+threads spin-wait for each other). ``gpu_check`` without CUDA stores nothing (an earlier GPU
+result is kept).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from qfm import paths
@@ -36,36 +34,18 @@ PIPELINE = {"smoke": ["--run", "--smoke", "--", "--keep-going"],
             "notebooks": ["--notebooks", "book/executed"]}
 
 
-def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> dict | None:
-    """Run ``benchmarks/<name>.py``; store and return its JSON (None if it failed)."""
+def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> bool:
+    """Run ``benchmarks/<name>.py`` storing ``out_dir/<name>.json``; True when it succeeded."""
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, str(HERE / f"{name}.py"), *extra]
-    run = {"command": " ".join([Path(cmd[0]).name, *cmd[1:]]),
-           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "load_average_before": [round(x, 2) for x in os.getloadavg()],
-           "cpu_cores": len(os.sched_getaffinity(0)),
-           "omp_num_threads": env.get("OMP_NUM_THREADS")}
-    print(f"+ {run['command']}", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    run.update(seconds=round(time.perf_counter() - t0, 1),
-               finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               load_average_after=[round(x, 2) for x in os.getloadavg()])
-    if proc.returncode != 0:
-        print(f"{name}: exit {proc.returncode}, nothing stored", file=sys.stderr)
-        return None
-    result = json.loads(proc.stdout[proc.stdout.index("{"):])
-    if result.get("status", "").startswith("no CUDA") and (out_dir / f"{name}.json").exists():
-        print(f"{name}: {result['status']} (kept the earlier result)", file=sys.stderr)
-        return result
-    result["_run"] = run
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out_dir / f"{name}.json")
-    return result
+    cmd = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out_dir / f"{name}.json"),
+           *extra]
+    print(f"+ {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    code = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode
+    if code != 0:
+        print(f"{name}: exit {code}, nothing stored", file=sys.stderr)
+    return code == 0
 
 
 def main() -> None:
@@ -75,17 +55,17 @@ def main() -> None:
                    help="pipeline_stages source: smoke / full dvc repro in a copy, or the "
                    "executed notebooks' durations")
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS (0: as is)")
-    p.add_argument("--out", type=Path, default=paths.results_dir() / "benchmarks")
+    p.add_argument("--log", type=Path, help="pipeline_stages --run: keep dvc repro's log here")
+    p.add_argument("--out", type=Path, default=paths.bench_results_dir(),
+                   help="folder of the JSON files (default: %(default)s)")
     args = p.parse_args()
     names = args.only or [n for n in CPU if not (n == "pipeline_stages" and
                                                   args.pipeline == "skip")]
-    log = ["--save-log", str(args.out / "pipeline_stages.log")] \
-        if args.pipeline in ("smoke", "full") else []
+    log = ["--save-log", str(args.log)] if args.log and args.pipeline in ("smoke", "full") \
+        else []
     extra = {"pipeline_stages": log + PIPELINE.get(args.pipeline, PIPELINE["smoke"])}
-    summary = {}
-    for name in names:
-        r = run_one(name, extra.get(name, []), args.threads, args.out)
-        summary[name] = "failed" if r is None else r.get("status", "stored")
+    summary = {name: "ran" if run_one(name, extra.get(name, []), args.threads, args.out)
+               else "failed" for name in names}
     print(json.dumps(summary, indent=2))
 
 

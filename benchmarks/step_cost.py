@@ -1,11 +1,13 @@
-"""QFM-IQM training-step cost ÷ baseline training-step cost, in one run (prints JSON).
+"""QFM-IQM training-step cost ÷ baseline training-step cost, in one run.
 
 Both steps see the same batch and the same backbone (same initial weights); a step is
-objective → backward → clip → AdamW. Steps alternate (baseline, QFM, baseline, …) so machine
-load hits both alike; the reported ratio is the median of the per-pair ratios. METHOD.md's
-target: ≤ 1.5 (QFM adds head passes only, never a second backbone pass).
+:func:`qfm.bench.train_step` (objective → backward → clip → AdamW). Steps alternate (baseline,
+QFM, baseline, …) so machine load hits both alike; the reported ratio is the median of the
+per-pair ratios. The book's Method page sets the target: ≤ 1.5 (QFM adds head passes only,
+never a second backbone pass).
 
     .venv/bin/python benchmarks/step_cost.py [--batch 32] [--repeats 20] [--set KEY=VALUE ...]
+        [--out FILE]
 
 CPU, default backbone (qfm/config.py): about a minute.
 """
@@ -13,27 +15,19 @@ CPU, default backbone (qfm/config.py): about a minute.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 
 import torch
 
+from qfm.bench import Record, add_out_argument, synchronize, train_step
 from qfm.config import RunConfig, override, parse_sets
 from qfm.engine import param_groups, regression_objective
 from qfm.inference import resolve_device
 from qfm.matching import QFMObjective
 from qfm.model import build_model
 
-
-def _step(model, opt, objective, batch, clip):
-    loss, logs = objective(model, batch)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    opt.step()
-    return logs
+TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most
 
 
 def main() -> None:
@@ -42,7 +36,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_out_argument(p, "step_cost")
     args = p.parse_args()
+    record = Record("step_cost")
     sets = parse_sets(args.set)
     cfg = override(RunConfig(), sets)
     dev = resolve_device(cfg.train.device)
@@ -59,31 +55,29 @@ def main() -> None:
     batch = {"image": torch.randn(args.batch, 3, size, size, generator=g).to(dev),
              "mos": torch.rand(args.batch, generator=g).to(dev),
              "index": torch.arange(args.batch)}
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     times: dict[str, list[float]] = {"baseline": [], "qfm": []}
     rate = []
     for r in range(args.warmup + args.repeats):
         for name, model, obj in (("baseline", base, regression_objective),
                                  ("qfm", qfm, objective)):
-            sync()
+            synchronize(dev)
             t0 = time.perf_counter()
-            logs = _step(model, opts[model], obj, batch, cfg.train.clip_grad)
-            sync()
+            logs = train_step(model, opts[model], obj, batch, cfg.train.clip_grad)
+            synchronize(dev)
             if r >= args.warmup:
                 times[name].append(time.perf_counter() - t0)
                 if name == "qfm":
                     rate.append(logs["partner_rate"])
     ratios = [q / b for q, b in zip(times["qfm"], times["baseline"])]
-    print(json.dumps({
+    record.finish({
         "ratio_median": statistics.median(ratios),
         "ratio_of_medians": statistics.median(times["qfm"]) / statistics.median(
             times["baseline"]),
         "baseline_step_s": statistics.median(times["baseline"]),
         "qfm_step_s": statistics.median(times["qfm"]),
-        "partner_rate": statistics.mean(rate), "target": 1.5,
+        "partner_rate": statistics.mean(rate), "target": TARGET,
         "backbone": cfg.model.backbone, "img_size": size, "batch": args.batch,
-        "repeats": args.repeats, "device": str(dev), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "machine": platform.machine()}, indent=2))
+        "repeats": args.repeats, "device": str(dev), "settings": sets}, args.out)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The book's Performance page: read the benchmark JSON files and turn them into tables.
 
-``benchmarks/*.py`` print one JSON object each; ``benchmarks/run_all.py`` stores them as
-``benchmarks/results/<name>.json`` with a ``_run`` record (command, time, load average,
-threads). This module reads whatever is there — a missing or unreadable file is "not measured
-yet", never an error — and builds the tables ``notebooks/performance.ipynb`` shows. No
-measurement happens here.
+``benchmarks/*.py`` store one JSON object each as ``benchmarks/results/<name>.json``
+(``benchmarks/run_all.py`` runs them all), every one with the same ``machine`` record
+(:class:`qfm.bench.Record`: cores, threads, GPU, load average before and after, times). This
+module reads whatever is there — a missing or unreadable file is "not measured yet", never an
+error — and builds the tables ``notebooks/performance.ipynb`` shows. No measurement happens
+here.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ def _get(obj: dict | None, path: tuple[str, ...]):
     return obj
 
 
+def _machine(r: dict | None) -> dict:
+    return (r or {}).get("machine") or {}
+
+
 def _conditions(name: str, r: dict) -> str:
     """One line saying what a benchmark ran on (model, batch, threads, load)."""
-    run = r.get("_run", {})
-    load = run.get("load_average_before") or r.get("load_average_before") or \
-        [r.get("load_average_1min")]
+    m = _machine(r)
     bits = {
         "step_cost": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
                              f"{r.get('batch')}, {r.get('repeats')} pairs",
@@ -66,12 +69,12 @@ def _conditions(name: str, r: dict) -> str:
                                       f"{_get(r, ('profiles', 'default', 'predict_workers'))}",
         "loader_throughput": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
                                      f"{r.get('batch')}, {r.get('workers')} worker(s)",
-        "gpu_check": lambda: f"{r.get('gpu', 'CPU dry run' if r.get('dry_run') else '')}",
+        "gpu_check": lambda: m.get("gpu") or ("CPU dry run" if r.get("dry_run") else ""),
     }.get(name, lambda: "")()
-    threads = run.get("omp_num_threads") or r.get("torch_threads") or r.get("threads")
+    threads = m.get("omp_num_threads") or m.get("torch_threads")
     tail = f"threads {threads}" if threads is not None else ""
-    if load and load[0] is not None:
-        tail += f", load {float(load[0]):.1f}"
+    if m.get("load_average_before"):
+        tail += f", load {float(m['load_average_before'][0]):.1f}"
     return ", ".join(b for b in (bits, tail) if b)
 
 
@@ -146,16 +149,13 @@ def machine_table(results: dict[str, dict | None]) -> pd.DataFrame:
         if r is None:
             rows.append({"benchmark": name, "measured": NOT_MEASURED})
             continue
-        run = r.get("_run", {})
-        load = run.get("load_average_before") or r.get("load_average_before") or \
-            [r.get("load_average_1min")]
-        rows.append({"benchmark": name, "measured": run.get("finished", ""),
-                     "cpu_cores": run.get("cpu_cores") or r.get("cpu_cores"),
-                     "gpu": r.get("gpu", ""),
+        m = _machine(r)
+        load = m.get("load_average_before")
+        rows.append({"benchmark": name, "measured": m.get("finished") or "",
+                     "cpu_cores": m.get("cpu_cores"), "gpu": m.get("gpu") or "",
                      "load_1min": load[0] if load else None,
-                     "omp_threads": run.get("omp_num_threads"),
-                     "torch_threads": r.get("torch_threads", r.get("threads")),
-                     "seconds": run.get("seconds")})
+                     "omp_threads": m.get("omp_num_threads"),
+                     "torch_threads": m.get("torch_threads"), "seconds": m.get("seconds")})
     return pd.DataFrame(rows)
 
 
@@ -195,15 +195,15 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
     loads = []
     for r in measured:
-        run = r.get("_run") or {}
-        loads += [run[k][0] for k in ("load_average_before", "load_average_after") if run.get(k)]
-    cores = {(r.get("_run") or {}).get("cpu_cores") or r.get("cpu_cores") for r in measured
-             if "gpu" not in r} - {None}
-    threads = {(r.get("_run") or {}).get("omp_num_threads") for r in measured} - {None}
+        m = _machine(r)
+        loads += [m[k][0] for k in ("load_average_before", "load_average_after") if m.get(k)]
+    cores = {_machine(r).get("cpu_cores") for r in measured if not _machine(r).get("gpu")}
+    threads = {_machine(r).get("omp_num_threads") for r in measured} - {None}
+    cores -= {None}
     out["cpu_cores"] = ", ".join(map(str, sorted(cores))) or NOT_MEASURED
     out["load_range"] = f"{min(loads):.1f}–{max(loads):.1f}" if loads else NOT_MEASURED
     out["omp_threads"] = ", ".join(sorted(map(str, threads))) or NOT_MEASURED
     gpu = results.get("gpu_check") or {}
-    out["gpu_status"] = gpu.get("status") or (gpu.get("gpu") if gpu and not gpu.get(
+    out["gpu_status"] = gpu.get("status") or (_machine(gpu).get("gpu") if gpu and not gpu.get(
         "dry_run") else NOT_MEASURED)
     return out

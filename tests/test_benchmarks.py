@@ -1,8 +1,10 @@
-"""benchmarks/: the GPU check's CPU-safe paths, the pipeline-stage timer's parsers, the loader
-benchmark at toy size. The measurements themselves are not asserted (machine-dependent)."""
+"""benchmarks/: one machine record and one way to store results for all of them, the GPU
+check's CPU-safe paths, the pipeline-stage timer's parsers, the loader benchmark at toy size.
+The measurements themselves are not asserted (machine-dependent)."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import sys
@@ -15,16 +17,46 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load(name: str):
-    """Import ``benchmarks/<name>.py`` (scripts import their siblings by name)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod  # worker processes unpickle its functions by module name
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(BENCH))
+    """Import ``benchmarks/<name>.py`` (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # worker processes unpickle its functions by module name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_benchmark_stores_through_the_shared_record_and_imports_no_sibling():
+    scripts = sorted(p for p in BENCH.glob("*.py") if p.stem != "run_all")
+    siblings = {p.stem for p in BENCH.glob("*.py")}
+    assert len(scripts) >= 8
+    for path in scripts:
+        tree = ast.parse(path.read_text())
+        imported = {n.module.split(".")[0] for n in ast.walk(tree)
+                    if isinstance(n, ast.ImportFrom) and n.module} | \
+            {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+             for a in n.names}
+        assert not imported & siblings, f"{path.name} imports a sibling script"
+        calls = {n.func.id for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert {"Record", "add_out_argument"} <= calls, f"{path.name}: not through qfm.bench"
+
+
+def test_record_is_the_schema_the_performance_page_reads(tmp_path, capsys):
+    from qfm import paths, performance
+    from qfm.bench import Record
+
+    result = Record("step_cost").finish({"ratio_median": 1.2}, tmp_path / "step_cost.json")
+    assert json.loads(capsys.readouterr().out) == result
+    stored = json.loads((tmp_path / "step_cost.json").read_text())
+    assert stored["benchmark"] == "step_cost" and stored["ratio_median"] == 1.2
+    m = stored["machine"]
+    assert m["cpu_cores"] >= 1 and len(m["load_average_before"]) == 3
+    assert m["seconds"] >= 0 and m["started"] <= m["finished"]
+    row = performance.machine_table(performance.load_results(tmp_path)).set_index("benchmark")
+    assert row.at["step_cost", "cpu_cores"] == m["cpu_cores"]
+    assert row.at["step_cost", "load_1min"] == m["load_average_before"][0]
+    Record("x").finish({}, "-")  # printed only
+    assert not list(tmp_path.glob("x*")) and not list(paths.home().glob("-"))
 
 
 def run_main(mod, argv: list[str], monkeypatch, capsys) -> dict:
@@ -33,17 +65,20 @@ def run_main(mod, argv: list[str], monkeypatch, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_gpu_check_without_cuda_measures_nothing(monkeypatch, capsys):
+def test_gpu_check_without_cuda_measures_nothing(tmp_path, monkeypatch, capsys):
     gpu = load("gpu_check")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    out = run_main(gpu, [], monkeypatch, capsys)
+    out = run_main(gpu, ["--out", str(tmp_path / "g.json")], monkeypatch, capsys)
     assert out["status"] == "no CUDA: nothing measured"
     assert "training" not in out and "predict" not in out
+    assert not (tmp_path / "g.json").exists()  # an earlier GPU result stays
 
 
-def test_gpu_check_dry_run_exercises_every_path(monkeypatch, capsys):
+def test_gpu_check_dry_run_exercises_every_path(tmp_path, monkeypatch, capsys):
     gpu = load("gpu_check")
-    out = run_main(gpu, ["--dry-run", "--images", "24"], monkeypatch, capsys)
+    out = run_main(gpu, ["--dry-run", "--images", "24", "--out", str(tmp_path / "g.json")],
+                   monkeypatch, capsys)
+    assert not (tmp_path / "g.json").exists()  # a dry run is no measurement
     assert out["dry_run"] and out["synthetic_set"]["images"] == 24
     configs = {r["config"]: r for r in out["training"]}
     assert set(configs) == {"vit_b8", "cnn_b16", "cnn_b16_channels_last"}
@@ -97,13 +132,15 @@ def test_pipeline_stages_reads_papermill_durations(tmp_path):
 
 
 @pytest.mark.slow
-def test_loader_throughput_toy(monkeypatch, capsys):
+def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     lt = load("loader_throughput")
     out = run_main(lt, ["--images", "8", "--rounds", "1", "--batch", "4", "--backbone",
-                        "test_vit", "--img-size", "32", "--workers", "0"], monkeypatch, capsys)
+                        "test_vit", "--img-size", "32", "--workers", "0",
+                        "--out", str(tmp_path / "lt.json")], monkeypatch, capsys)
     assert set(out["loaders"]) == {"no_cache", "cache_png", "cache_jpg"}
     assert out["ratio_with_cache"] > 0 and out["model_images_per_s"] > 0
-    assert out["torch_threads_model"] >= 1 and len(out["load_average_before"]) == 3
+    assert out["torch_threads_model"] >= 1 and len(out["machine"]["load_average_before"]) == 3
+    assert json.loads((tmp_path / "lt.json").read_text()) == out
 
 
 def test_baseline_select_trains_each_candidate_and_chooses_on_validation(
@@ -129,7 +166,8 @@ def test_baseline_select_trains_each_candidate_and_chooses_on_validation(
     assert all(len(c["runs"]) == 1 and -1 <= c["val_srcc_mean"] <= 1 for c in out["candidates"])
     best = max(out["candidates"], key=lambda c: c["val_srcc_mean"])
     assert out["chosen"] == best["name"] and out["budget"]["train.batch_size"] == 8
-    assert "chosen: " in capsys.readouterr().out
+    assert out["benchmark"] == "baseline_selection" and "machine" in out
+    assert "chosen: " in capsys.readouterr().err
 
 
 def test_baseline_select_without_upstream_is_one_line(tmp_path, monkeypatch):

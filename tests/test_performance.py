@@ -18,8 +18,8 @@ def test_nothing_measured(tmp_path):
 
 
 def test_ratios_against_targets(tmp_path):
-    run = {"_run": {"load_average_before": [4.5, 4, 4], "load_average_after": [6.0, 5, 5],
-                    "cpu_cores": 2, "omp_num_threads": "1"}}
+    run = {"machine": {"load_average_before": [4.5, 4, 4], "load_average_after": [6.0, 5, 5],
+                       "cpu_cores": 2, "omp_num_threads": "1", "gpu": None}}
     files = {
         "step_cost": {"ratio_median": 1.6, "backbone": "m", "img_size": 96, "batch": 32, **run},
         "loader_throughput": {"ratio_with_cache": 3.0, "ratio_without_cache": 1.0,
