@@ -17,7 +17,7 @@ Three sources, one output format (``stages``: name, seconds, status):
 
 A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
 follows (else the next stage's line, else the end of the log); skipped and restored stages
-count 0 s.
+count zero seconds.
 
     .venv/bin/python benchmarks/pipeline_stages.py --run --smoke [--save-log run.log]
     .venv/bin/python benchmarks/pipeline_stages.py --log run.log
