@@ -29,7 +29,6 @@ from qfm.data.table import validate
 __all__ = ["DataError", "FACTS", "Facts", "READERS", "build_table", "canonical_name",
            "is_image", "official_part", "read_dataset", "read_labels", "scale_for"]
 
-
 # Original folders of LIVE Release 2, in the order of the 982-long arrays, with their counts.
 LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
 
@@ -348,5 +347,4 @@ def read_dataset(name: str, root: str | Path) -> pd.DataFrame:
         TableError: an image has two rows.
     """
     df = read_labels(name, root)
-    key = canonical_name(name)
-    return validate(df, f"{key} ({Path(root) / df.attrs['source']})")
+    return validate(df, f"{canonical_name(name)} ({Path(root) / df.attrs['source']})")
