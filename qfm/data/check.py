@@ -27,7 +27,7 @@ from PIL import Image
 
 from qfm.data.facts import FACTS, canonical_name, scale_for
 from qfm.data.label_io import DataError, is_image
-from qfm.data.readers import read_dataset, read_labels
+from qfm.data.readers import read_labels
 
 LIMIT = 20  # problem lines listed per kind; the rest are summed up in one line
 
