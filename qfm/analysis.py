@@ -37,7 +37,7 @@ def pair_arrays(feats: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
     q = np.asarray(quality, dtype=np.float64)
     i, j = np.triu_indices(len(f), k=1)
-    dist = 1.0 - np.einsum("pc,pc->p", f[i], f[j])
+    dist = 1.0 - (f @ f.T)[i, j]  # N×N, never N×N×C
     return dist, np.abs(q[i] - q[j])
 
 

@@ -172,6 +172,9 @@ def load_backbone_weights(net: torch.nn.Module, path: str | Path) -> None:
     tensors, meta = load_tensors(path)
     prefix = meta.get("prefix", "")
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    own = net.state_dict()  # a classifier the bare backbone lacks (ImageNet weights) is dropped
+    state = {k: v for k, v in state.items()
+             if k in own or not k.startswith(("classifier.", "head.", "fc."))}
     fit_state(net, state, str(path))
 
 
@@ -235,8 +238,8 @@ def load_model(path: str | Path, device: str = "auto"):
     tensors, meta = load_tensors(path)
     if "config" not in meta:
         raise CheckpointError(f"{path}: no JSON sidecar with the model config beside it")
-    mcfg = from_dict(ModelConfig, {**meta["config"]["model"], "weights": "none"}, "model")
-    model = build_model(mcfg)
+    mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
+    model = build_model(mcfg, load=False)  # the checkpoint holds every weight
     fit_state(model, tensors, str(path))
     return model.to(resolve_device(device)).eval(), meta
 

@@ -29,8 +29,48 @@ def cmd_world(args) -> int:
     from qfm.data.world import generate
 
     cfg = _config(args)
-    out = generate(cfg.world, args.out, n_splits=args.splits)
+    out = generate(cfg.world, args.out, n_splits=args.splits or cfg.world.splits)
     print(f"wrote the embedded default to {out}")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from qfm import paths
+    from qfm.weights import import_weights
+
+    out = Path(args.out) if args.out else paths.imagenet_weights(args.name)
+    meta = import_weights(args.name, out)
+    print(f"wrote {out}: {meta['tensors']} tensors of {meta['timm_model']} from "
+          f"{meta['source_file']} (sha256 {meta['source_sha256'][:12]}…)")
+    return 0
+
+
+def cmd_features(args) -> int:
+    from qfm import paths
+    from qfm.features import extract
+
+    cfg = _config(args)
+    out = Path(args.out) if args.out else paths.features_dir() / f"{cfg.model.weights}.safetensors"
+    meta = extract(cfg.model, out, max_images=0, progress=not args.quiet)
+    print(f"wrote {out}: tokens {tuple(meta['shape'])} in {meta['seconds']:.0f}s")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from qfm import study_stage
+
+    if args.action == "tune":
+        res = study_stage.tune(args.params, args.out)
+        print(f"chosen on validation: {res['chosen']}")
+    elif args.action == "run":
+        if not args.group:
+            raise ValueError("qfm study run: --group is required")
+        rows = study_stage.run_group(args.params, args.group, args.out, args.tuned,
+                                     args.head_out)
+        print(f"wrote {args.out}: {len(rows)} runs")
+    else:  # default
+        meta = study_stage.export_default(args.head, args.out, args.check_out)
+        print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
     return 0
 
 
@@ -171,8 +211,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = common(sub.add_parser("world", help="generate the embedded default data set"))
     sp.add_argument("--out", default=None, help="output folder (default: data/world)")
-    sp.add_argument("--splits", type=int, default=3, help="number of seeded content splits")
+    sp.add_argument("--splits", type=int, default=0,
+                    help="number of seeded content splits (default: world.splits)")
     sp.set_defaults(func=cmd_world)
+
+    sp = sub.add_parser("weights", help="map shipped ImageNet weights onto timm (offline)")
+    sp.add_argument("name", help="efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2")
+    sp.add_argument("--out", default=None, help="file (default: models/NAME.safetensors)")
+    sp.set_defaults(func=cmd_weights)
+
+    sp = common(sub.add_parser("features", help="cache the frozen upstream's tokens of "
+                               "every world image"))
+    sp.add_argument("--out", default=None, help="file (default: data/features/WEIGHTS."
+                    "safetensors)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_features)
+
+    sp = sub.add_parser("study", help="the embedded default's study (tune | run | default)")
+    sp.add_argument("action", choices=["tune", "run", "default"])
+    sp.add_argument("--params", default="params.yaml", help="params file")
+    sp.add_argument("--group", default=None, help="run: a key of study.groups")
+    sp.add_argument("--out", required=True, help="the JSON (tune/run) or checkpoint (default)")
+    sp.add_argument("--tuned", default=None, help="run: tune.json whose choices apply")
+    sp.add_argument("--head-out", default=None, help="run: save the best-val full run's head")
+    sp.add_argument("--head", default=None, help="default: the head saved by run")
+    sp.add_argument("--check-out", default=None, help="default: the unseen-photo ladder check")
+    sp.set_defaults(func=cmd_study)
 
     sp = common(sub.add_parser("upstream", help="pre-train the backbone on the upstream "
                                "semantic task"))

@@ -32,19 +32,22 @@ class SharedConfig:
 class WorldConfig:
     """The embedded default: contents cut from scikit-image photos, distorted, pseudo-MOS."""
 
-    seed: int = 0  # seeds crop positions, distortion parameters and the splits
+    seed: int = 0  # seeds tile choice, distortion parameters and the splits
     photos: list[str] = field(default_factory=lambda: [
         "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
-        "immunohistochemistry", "retina", "stereo_motorcycle"])
-    contents_per_photo: int = 15  # pristine crops per photo (half at each scale)
+        "immunohistochemistry", "retina", "stereo_motorcycle", "china", "flower"])
+    heldout_photos: list[str] = field(default_factory=lambda: ["astronaut", "coffee"])
+    tile_rows: int = 4  # tile side = max(size, short side // tile_rows)
+    contents_per_photo: int = 16  # at most this many non-overlapping tiles per photo
     size: int = 128  # side of every stored image (pixels)
-    scales: list[float] = field(default_factory=lambda: [1.0, 2.0])  # crop side = size*scale
     distortions: list[str] = field(default_factory=lambda: [
         "gaussian_blur", "motion_blur", "gaussian_noise", "jpeg", "contrast",
         "saturation", "pixelate"])
     levels: int = 5  # severity levels per distortion
-    unlabelled_per_content: int = 2  # extra distorted images without MOS (for distillation)
+    unlabelled_per_content: int = 3  # extra distorted images without MOS (for distillation)
     split: list[float] = field(default_factory=lambda: [0.70, 0.15, 0.15])  # train/val/test
+    splits: int = 10  # seeded content splits written (seed k = split k)
+    spurious: float = 0.0  # semantic-noise knob in [0, 1]: training part only
 
 
 @dataclass
@@ -53,10 +56,12 @@ class ModelConfig:
 
     backbone: str = "test_vit"  # any timm model name (CPU default: a 0.3M-parameter ViT)
     img_size: int = 96  # crop side fed to the backbone
-    weights: str = "none"  # none | upstream | path to a local weights file
+    weights: str = "none"  # none | upstream | efficientnet_lite0 (shipped ImageNet) | a file
     # passed to timm.create_model; params.yaml's CPU profile sets {patch_size: 8}: quality
     # lives in fine detail (blur, JPEG). Empty here so other backbones keep their own patch.
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    tokens: str = "last"  # last (DEIQT: the last feature map) | multiscale (every stage, pooled)
+    grid: int = 4  # token grid of multiscale tokens
     dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
     heads: int = 4  # decoder attention heads
     queries: int = 6  # learned quality queries
@@ -86,7 +91,10 @@ class QFMConfig:
     lambda_c: float = 1.0  # weight of the consistency term |h(F+e) - h(F)|
     lambda_qfm: float = 1.0  # weight of L_qfm in the total loss
     perturb: str = "sign"  # sign | sam
+    partner: str = "quality"  # quality (the method) | random (control: ignores quality)
+    direction: str = "semantic"  # semantic (partner − anchor) | random (control)
     sampler: bool = False  # quality-stratified batches so most anchors find a partner
+    anchors: int = 0  # at most this many anchors per batch take the QFM term (0 = all)
 
 
 @dataclass

@@ -106,20 +106,21 @@ class DistillObjective:
         lambda_kd: weight of SmoothL1(student, teacher) on the expanded samples.
     """
 
-    def __init__(self, qfm: QFMConfig, lambda_kd: float):
+    def __init__(self, qfm: QFMConfig, lambda_kd: float, seed: int = 0):
         self.qfm, self.lambda_kd = qfm, lambda_kd
+        self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         x, y = batch["image"], batch["mos"]
         pseudo = torch.as_tensor(batch["index"], device=y.device) < 0
+        logs: dict = {}
         if self.qfm.enabled:
-            pred, l_qfm, rate = qfm_terms(model, x, y, self.qfm)
+            pred, l_qfm, logs = qfm_terms(model, x, y, self.qfm, self.gen)
         else:
-            pred, rate = model(x), 0.0
+            pred = model(x)
             l_qfm = pred.sum() * 0.0
         reg = _masked_l1(pred, y, ~pseudo)
         kd = _masked_l1(pred, y, pseudo)
         loss = reg + self.qfm.lambda_qfm * l_qfm + self.lambda_kd * kd
         return loss, {"loss": float(loss.detach()), "reg": float(reg.detach()),
-                      "qfm": float(l_qfm.detach()), "kd": float(kd.detach()),
-                      "partner_rate": rate}
+                      "qfm": float(l_qfm.detach()), "kd": float(kd.detach()), **logs}

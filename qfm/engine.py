@@ -86,7 +86,7 @@ def make_objective(cfg: RunConfig) -> Objective:
     if cfg.qfm.enabled:
         from qfm.matching import QFMObjective
 
-        return QFMObjective(cfg.qfm)
+        return QFMObjective(cfg.qfm, cfg.shared.seed)
     return regression_objective
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from qfm.config import ModelConfig
 
@@ -27,21 +28,31 @@ class ModelError(ValueError):
     """A model cannot be built from its configuration or weights."""
 
 
-def create_backbone(cfg: ModelConfig, upstream: str | Path | None = None) -> nn.Module:
+def create_backbone(cfg: ModelConfig, upstream: str | Path | None = None,
+                    load: bool = True) -> nn.Module:
     """A timm model without classifier, weights per ``cfg.weights``.
 
     Args:
-        cfg: model configuration; ``weights`` is ``none``, ``upstream`` or a local file.
+        cfg: model configuration; ``weights`` is ``none``, ``upstream``, the name of shipped
+            ImageNet weights (``efficientnet_lite0``, see :mod:`qfm.weights`, stored by
+            ``qfm weights`` under ``models/``) or a local weights file.
         upstream: the upstream checkpoint used when ``cfg.weights == "upstream"``.
+        load: False = build only (a checkpoint's own weights are loaded afterwards).
     Returns:
         The timm module (``num_classes=0``).
     """
     import timm
 
+    from qfm.weights import SOURCES
+
     kwargs = dict(cfg.backbone_kwargs)
     kwargs.setdefault("num_classes", 0)
     pretrained, overlay = False, None
-    if cfg.weights not in ("none", "upstream", ""):
+    if cfg.weights in SOURCES:
+        if cfg.backbone != SOURCES[cfg.weights][2]:
+            raise ModelError(f"model.weights: {cfg.weights} are weights of "
+                             f"{SOURCES[cfg.weights][2]}, not of model.backbone {cfg.backbone}")
+    elif cfg.weights not in ("none", "upstream", "") and load:
         path = Path(cfg.weights).expanduser()
         if not path.is_file():
             raise ModelError(f"model.weights: {path}: file not found")
@@ -50,13 +61,26 @@ def create_backbone(cfg: ModelConfig, upstream: str | Path | None = None) -> nn.
         net = _create(timm, cfg, pretrained, overlay, kwargs, with_size=True)
     except TypeError:  # CNNs take no img_size
         net = _create(timm, cfg, pretrained, overlay, kwargs, with_size=False)
-    if cfg.weights == "upstream":
+    if load and (cfg.weights == "upstream" or cfg.weights in SOURCES):
+        from qfm import paths
         from qfm.checkpoint import load_backbone_weights
 
+        if cfg.weights in SOURCES:
+            upstream = paths.imagenet_weights(cfg.weights)
+            if not Path(upstream).is_file():
+                raise ModelError(f"model.weights: {upstream} missing "
+                                 f"(run `qfm weights {cfg.weights}`)")
         if upstream is None:
             raise ModelError("model.weights: 'upstream' needs the upstream checkpoint")
         load_backbone_weights(net, upstream)
     return net
+
+
+def input_norm(cfg: ModelConfig) -> tuple[tuple, tuple] | None:
+    """(mean, std) the backbone's weights expect, or None for the data pipeline's (ImageNet)."""
+    from qfm.weights import NORM, SOURCES
+
+    return NORM if cfg.weights in SOURCES else None
 
 
 def _create(timm, cfg, pretrained, overlay, kwargs, with_size):
@@ -71,16 +95,50 @@ def _create(timm, cfg, pretrained, overlay, kwargs, with_size):
 
 
 class Backbone(nn.Module):
-    """Wrap any timm model so it returns tokens (B, 1+N, C) with the CLS token first."""
+    """Wrap any timm model so it returns tokens (B, 1+N, C) with the CLS token first.
 
-    def __init__(self, net: nn.Module):
+    Args:
+        net: the timm model.
+        tokens: ``last`` — the last feature map (a ViT's tokens; a CNN's map flattened, its
+            mean as CLS), as DEIQT; ``multiscale`` — every stage of ``forward_intermediates``
+            pooled to a ``grid``×``grid`` map (mean and standard deviation per cell),
+            concatenated along channels: low-level statistics that see blur and noise beside
+            the semantic last stage; CLS = mean of the cells.
+        grid: the token grid of ``multiscale``.
+        norm: (mean, std) the weights expect; inputs arrive normalised with the data
+            pipeline's ImageNet statistics and are converted (a fixed affine map).
+    """
+
+    def __init__(self, net: nn.Module, tokens: str = "last", grid: int = 4,
+                 norm: tuple[tuple, tuple] | None = None):
         super().__init__()
-        self.net = net
-        self.width = int(net.num_features)
+        if tokens not in ("last", "multiscale"):
+            raise ModelError(f"model.tokens: expected 'last' or 'multiscale', got {tokens!r}")
+        self.net, self.tokens, self.grid = net, tokens, grid
         self.prefix = int(getattr(net, "num_prefix_tokens", 0))
+        if tokens == "multiscale":
+            chans = [int(i["num_chs"]) for i in net.feature_info]
+            self.width = 2 * sum(chans)
+        else:
+            self.width = int(net.num_features)
+        from qfm.data.transforms import MEAN, STD
+
+        scale = shift = None
+        if norm is not None:  # x_net = (x·STD + MEAN − m) / s
+            m, sd = torch.tensor(norm[0]), torch.tensor(norm[1])
+            scale = torch.tensor(STD) / sd
+            shift = (torch.tensor(MEAN) - m) / sd
+        self.register_buffer("in_scale", None if scale is None else scale.view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("in_shift", None if shift is None else shift.view(1, 3, 1, 1),
+                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) → tokens (B, 1+N, C)."""
+        if self.in_scale is not None:
+            x = x * self.in_scale + self.in_shift
+        if self.tokens == "multiscale":
+            return self._multiscale(x)
         f = self.net.forward_features(x)
         if f.ndim == 4:  # CNN feature map (B, C, H, W): flatten, pooled vector as CLS
             tokens = f.flatten(2).transpose(1, 2)
@@ -90,6 +148,18 @@ class Backbone(nn.Module):
         if self.prefix == 0:  # no class token: the mean stands in for it
             return torch.cat([f.mean(1, keepdim=True), f], 1)
         return torch.cat([f[:, :1], f[:, self.prefix:]], 1)  # drop register tokens
+
+    def _multiscale(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.grid
+        maps = self.net.forward_intermediates(x, intermediates_only=True)
+        cells = []
+        for m in maps:  # (B, C_s, H_s, W_s) → mean and std per cell
+            m = m.float()
+            mean = F.adaptive_avg_pool2d(m, g)
+            var = F.adaptive_avg_pool2d(m * m, g) - mean * mean
+            cells += [mean, var.clamp_min(0).add(1e-6).sqrt()]
+        tokens = torch.cat(cells, 1).flatten(2).transpose(1, 2)  # (B, g·g, C)
+        return torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
 
 
 class FeatureGate(nn.Module):
@@ -139,12 +209,19 @@ class PanelDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.score = nn.Linear(dim, 1, bias=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, 1+N, C) → score (B,)."""
+    def panel(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, 1+N, C) → the normalised query outputs (B, Q, D)."""
         t = self.proj(tokens)
         q = self.queries + t[:, :1]  # CLS added to every query  # (B, Q, D)
-        q = self.layer(q, t[:, 1:])
-        return self.score(self.norm(q)).squeeze(-1).mean(1)
+        return self.norm(self.layer(q, t[:, 1:]))
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """What the score reads, pooled over queries: (B, D) (the semantic-noise analysis)."""
+        return self.panel(tokens).mean(1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, 1+N, C) → score (B,)."""
+        return self.score(self.panel(tokens)).squeeze(-1).mean(1)
 
 
 class IQAModel(nn.Module):
@@ -157,8 +234,8 @@ class IQAModel(nn.Module):
         self.decoder = decoder
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Upstream tokens: x (B, 3, H, W) → F (B, 1+N, C)."""
-        return self.backbone(x)
+        """Upstream tokens: x (B, 3, H, W) → F (B, 1+N, C); cached tokens pass through."""
+        return x if self.backbone is None else self.backbone(x)
 
     def select(self, tokens: torch.Tensor) -> torch.Tensor:
         """Adaptive feature selection: F (B, 1+N, C) → F̃ (B, 1+N, C)."""
@@ -170,23 +247,31 @@ class IQAModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) → normalised quality (B,); x (B, K, 3, H, W) → mean over K crops."""
-        if x.ndim == 5:
+        if x.ndim == (5 if self.backbone is not None else 4):  # several crops / views
             b, k = x.shape[:2]
             return self.forward(x.flatten(0, 1)).view(b, k).mean(1)
         return self.head(self.select(self.features(x)))
 
 
-def build_model(cfg: ModelConfig, upstream: str | Path | None = None) -> IQAModel:
+def build_model(cfg: ModelConfig, upstream: str | Path | None = None,
+                width: int | None = None, load: bool = True) -> IQAModel:
     """Build the IQA model from its configuration (plain factory, no registry).
 
     Args:
         cfg: model configuration.
         upstream: upstream checkpoint for ``cfg.weights == "upstream"``.
+        width: build a head-only model for cached tokens of this width (no backbone:
+            :meth:`IQAModel.features` passes its input through); ``None`` = the full model.
+        load: False = do not load ``cfg.weights`` (a checkpoint is loaded afterwards; the
+            input normalisation the weights expect is still applied).
     Returns:
         An :class:`IQAModel`.
     """
-    backbone = Backbone(create_backbone(cfg, upstream))
-    width = backbone.width
+    backbone = None
+    if width is None:
+        backbone = Backbone(create_backbone(cfg, upstream, load), cfg.tokens, cfg.grid,
+                            input_norm(cfg))
+        width = backbone.width
     decoder = PanelDecoder(width, cfg.dim, cfg.heads, cfg.queries, cfg.mlp_ratio, cfg.dropout)
     # The gate is drawn last, so switching it on leaves the decoder's initialisation (and
     # every later draw) as in the baseline: ablations differ by the gate, not by the init.

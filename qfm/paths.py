@@ -70,6 +70,16 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+def imagenet_weights(name: str) -> Path:
+    """Shipped ImageNet weights mapped onto timm (``qfm weights NAME``)."""
+    return models_dir() / f"{name}.safetensors"
+
+
+def features_dir() -> Path:
+    """Cached backbone tokens of the embedded default (one file per upstream)."""
+    return home() / "data" / "features"
+
+
 def upstream_checkpoint() -> Path:
     """The upstream (semantic) pre-trained backbone of the embedded default."""
     return models_dir() / "upstream.safetensors"

@@ -15,7 +15,8 @@ from qfm.config import RunConfig, WorldConfig
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
-TINY_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], contents_per_photo=3,
+TINY_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], heldout_photos=["coffee"],
+                  contents_per_photo=3,
                   distortions=["gaussian_blur", "gaussian_noise", "jpeg"], levels=3,
                   unlabelled_per_content=1, split=[0.5, 0.25, 0.25])
 

@@ -14,6 +14,7 @@ import pandas as pd
 from qfm.data.table import write_csv_atomic
 
 PARTS = ("train", "val", "test")
+OPTIONAL_PARTS = ("heldout",)  # the world's held-out photos
 
 
 class SplitError(ValueError):
@@ -61,12 +62,13 @@ def read_split(path: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]
     if not path.is_file():
         raise SplitError(f"{path}: split file not found (make it with the world/splits step)")
     split = pd.read_csv(path, dtype=str)
-    bad = sorted(set(split["split"]) - set(PARTS))
+    bad = sorted(set(split["split"]) - set(PARTS) - set(OPTIONAL_PARTS))
     if bad:
         raise SplitError(f"{path}: unknown split name {bad[0]!r}")
     merged = table.merge(split, on="image", how="inner")
     if len(merged) != len(split):
         missing = sorted(set(split["image"]) - set(table["image"]))[:1]
         raise SplitError(f"{path}: image {missing[0]!r} is not in the data set's table")
+    present = [p for p in OPTIONAL_PARTS if (merged["split"] == p).any()]
     return {p: merged[merged["split"] == p].drop(columns="split").reset_index(drop=True)
-            for p in PARTS}
+            for p in (*PARTS, *present)}

@@ -1,65 +1,76 @@
-"""The embedded default: a miniature IQA world built from photos shipped with scikit-image.
+"""The embedded default: a miniature IQA world built from photos shipped inside packages.
 
-Recipe (all seeded by ``WorldConfig.seed``):
+Recipe (all seeded by ``WorldConfig.seed``; the book's Method page shows it with figures):
 
-* **Contents.** From each colour photo, ``contents_per_photo`` square crops at the scales in
-  ``scales`` (a crop of side ``size*scale`` resized to ``size``), positions drawn at random.
-  Each crop is one *content* (one reference image).
+* **Photos.** Colour photos shipped with scikit-image, scikit-learn (``china``, ``flower``)
+  and matplotlib (``grace_hopper``): no download. ``heldout_photos`` never enter training,
+  validation or test: their contents form the ``heldout`` part (cross-content test).
+* **Contents = non-overlapping tiles.** Each photo is cut into a grid of square tiles of side
+  ``max(size, short side // tile_rows)`` that share no pixel; flat tiles (grey std < 8, e.g.
+  the retina's black corners) are dropped; at most ``contents_per_photo`` tiles per photo
+  (seeded choice), each resized to ``size``. One tile = one content (reference image).
+  Splits assign whole tiles to train / val / test, so **validation and test never share a
+  pixel with training** (``pixel_overlap`` measures it from the tile boxes).
 * **Distortions.** Every content × distortion × level (1 = mild … 5 = severe): Gaussian blur,
   motion blur, Gaussian noise, JPEG, contrast loss, over-saturation, pixelation
   (parameters in :data:`LEVELS`).
-* **Pseudo-MOS.** A full-reference measure against the pristine crop, like the weak labels of
+* **Pseudo-MOS.** A full-reference measure against the pristine tile, like the weak labels of
   KADIS-700k: ``100 · (0.6 · SSIM + 0.4 · clip((PSNR − 12) / 30, 0, 1))`` with colour SSIM
   (scikit-image, 7×7 window) and PSNR in dB. 0–100, higher = better.
-* **Splits.** By content, ``split`` fractions, one file per split index (``split_k.csv``).
+* **Splits.** By content, ``split`` fractions of the in-world tiles, one file per split index
+  (``split_k.csv``, parts train/val/test/heldout).
 * **Unlabelled extras.** ``unlabelled_per_content`` further distorted images per content
-  (random type, random in-between severity), without MOS, for the distillation step.
-* **Upstream semantic task.** Pristine random crops of the photos labelled by photo × image
-  quadrant, for pre-training the backbone to tell contents apart (the miniature of ImageNet
-  pre-training). These crops are drawn afresh, so they are not the IQA contents.
+  (random type, random in-between severity), without MOS, for distillation; a run uses only
+  those of its own training contents.
+* **Semantic noise knob** (:func:`spurious_train`): in the *training* part only, half of each
+  photo's training images are kept, chosen so that with strength ``s`` a photo's quality is
+  predictable from the photo itself; validation, test and held-out stay whole.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageEnhance, ImageFilter
-from scipy import ndimage
+from PIL import Image
 from skimage import data as skdata
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from qfm import paths
 from qfm.config import WorldConfig
+from qfm.data.distortions import LEVELS, distort, pseudo_mos
 from qfm.data.splits import split_by_content, write_split
 from qfm.data.table import make_table, write_csv_atomic
 
-# Severity parameters, level 1..5 (mild → severe).
-LEVELS: dict[str, list[float]] = {
-    "gaussian_blur": [0.6, 1.0, 1.6, 2.5, 4.0],      # Gaussian sigma (px)
-    "motion_blur": [3, 5, 7, 11, 15],                # line-kernel length (px)
-    "gaussian_noise": [6, 12, 20, 32, 50],           # noise sigma on 0-255
-    "jpeg": [45, 25, 14, 8, 3],                      # JPEG quality
-    "contrast": [0.7, 0.5, 0.35, 0.22, 0.12],        # contrast factor (PIL)
-    "saturation": [1.6, 2.2, 3.0, 4.0, 6.0],         # saturation factor (PIL)
-    "pixelate": [1.5, 2, 3, 4, 6],                   # down-sampling factor, nearest up
-}
-
-UPSTREAM_SIZE = 96  # side of the upstream crops (= the default model's input size)
-UPSTREAM_PER_CLASS = 48  # pristine crops per class (photo × quadrant)
+UPSTREAM_SIZE = 96  # side of the toy-upstream crops
+UPSTREAM_PER_CLASS = 48  # pristine crops per class (photo) for the toy upstream
+FLAT_STD = 8.0  # tiles whose grey-level std is below this are dropped (no content)
+OUTSIDE_PHOTOS = ("grace_hopper",)  # shipped photos kept out of every world (predict check)
 
 
 def load_photo(name: str) -> np.ndarray:
-    """One colour photo shipped with scikit-image, as uint8 (H, W, 3)."""
-    try:
-        img = getattr(skdata, name)()
-    except AttributeError:
-        raise ValueError(f"world.photos: unknown scikit-image photo {name!r}") from None
+    """One colour photo shipped inside a package, as uint8 (H, W, 3).
+
+    ``china`` and ``flower`` come with scikit-learn, ``grace_hopper`` with matplotlib, every
+    other name is a scikit-image photo.
+    """
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        img = load_sample_image(f"{name}.jpg")
+    elif name == "grace_hopper":
+        import matplotlib.cbook as cbook
+
+        with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
+            img = np.asarray(im.convert("RGB"))
+    else:
+        try:
+            img = getattr(skdata, name)()
+        except AttributeError:
+            raise ValueError(f"world.photos: unknown photo {name!r}") from None
     if isinstance(img, tuple):  # stereo_motorcycle → (left, right, disparity)
         img = img[0]
     img = np.asarray(img)
@@ -71,59 +82,149 @@ def load_photo(name: str) -> np.ndarray:
     return img
 
 
-def _crop(photo: np.ndarray, rng: np.random.Generator, side: int, out: int) -> tuple:
-    h, w = photo.shape[:2]
-    side = min(side, h, w)
-    y = int(rng.integers(0, h - side + 1))
-    x = int(rng.integers(0, w - side + 1))
-    patch = Image.fromarray(photo[y:y + side, x:x + side])
-    if side != out:
-        patch = patch.resize((out, out), Image.BICUBIC)
-    return np.asarray(patch), (y + side / 2) / h, (x + side / 2) / w
+def tile_boxes(shape: tuple[int, ...], size: int, rows: int) -> list[tuple[int, int, int]]:
+    """Non-overlapping square tiles ``(y, x, side)`` of a photo, row by row.
+
+    The side is ``max(size, short side // rows)``; the grid is centred, tiles touch but never
+    share a pixel.
+    """
+    h, w = shape[:2]
+    side = max(size, min(h, w) // rows)
+    ny, nx = h // side, w // side
+    y0, x0 = (h - ny * side) // 2, (w - nx * side) // 2
+    return [(y0 + i * side, x0 + j * side, side) for i in range(ny) for j in range(nx)]
 
 
-def distort(img: np.ndarray, kind: str, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Apply one distortion with parameter ``strength`` (see :data:`LEVELS`) to uint8 RGB."""
-    pil = Image.fromarray(img)
-    if kind == "gaussian_blur":
-        out = pil.filter(ImageFilter.GaussianBlur(radius=strength))
-    elif kind == "motion_blur":
-        length = max(int(round(strength)), 2)
-        kernel = np.zeros((length, length))
-        kernel[length // 2, :] = 1.0
-        kernel = ndimage.rotate(kernel, float(rng.uniform(0, 180)), reshape=False, order=1)
-        kernel /= kernel.sum()
-        arr = img.astype(np.float64)
-        out = np.stack([ndimage.convolve(arr[..., c], kernel, mode="reflect") for c in range(3)], -1)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    elif kind == "gaussian_noise":
-        noisy = img.astype(np.float64) + rng.normal(0.0, strength, img.shape)
-        return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
-    elif kind == "jpeg":
-        buf = io.BytesIO()
-        pil.save(buf, format="JPEG", quality=int(round(strength)))
-        out = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    elif kind == "contrast":
-        out = ImageEnhance.Contrast(pil).enhance(strength)
-    elif kind == "saturation":
-        out = ImageEnhance.Color(pil).enhance(strength)
-    elif kind == "pixelate":
-        h, w = img.shape[:2]
-        small = pil.resize((max(1, round(w / strength)), max(1, round(h / strength))), Image.BOX)
-        out = small.resize((w, h), Image.NEAREST)
-    else:
-        raise ValueError(f"world.distortions: unknown distortion {kind!r} "
-                         f"(known: {', '.join(LEVELS)})")
-    return np.asarray(out)
+def make_contents(cfg: WorldConfig) -> list[dict]:
+    """The pristine contents, deterministic for the seed.
+
+    Returns:
+        ``[{"content", "photo", "y", "x", "side", "image"}, ...]``: the tile's box in its photo
+        and the tile resized to ``cfg.size`` (uint8).
+    """
+    out = []
+    for p, name in enumerate(cfg.photos):
+        if name in OUTSIDE_PHOTOS:
+            raise ValueError(f"world.photos: {name!r} is kept outside the world "
+                             f"(the predict check's unseen photo)")
+        photo = load_photo(name)
+        boxes = []
+        for y, x, side in tile_boxes(photo.shape, cfg.size, cfg.tile_rows):
+            grey = photo[y:y + side, x:x + side].astype(np.float64).mean(2)
+            if grey.std() >= FLAT_STD:
+                boxes.append((y, x, side))
+        rng = np.random.default_rng([cfg.seed, 1, p])
+        if len(boxes) > cfg.contents_per_photo:
+            keep = sorted(rng.choice(len(boxes), cfg.contents_per_photo, replace=False))
+            boxes = [boxes[i] for i in keep]
+        for k, (y, x, side) in enumerate(boxes):
+            tile = Image.fromarray(photo[y:y + side, x:x + side])
+            if side != cfg.size:
+                tile = tile.resize((cfg.size, cfg.size), Image.BICUBIC)
+            out.append({"content": f"{name}_{k:02d}", "photo": name, "y": y, "x": x,
+                        "side": side, "image": np.asarray(tile)})
+    return out
 
 
-def pseudo_mos(ref: np.ndarray, img: np.ndarray) -> float:
-    """Full-reference pseudo-MOS on 0-100 (higher = better); see the module docstring."""
-    ssim = structural_similarity(ref, img, channel_axis=2, data_range=255)
-    if np.array_equal(ref, img):  # identical: PSNR is infinite
-        return float(100.0 * (0.6 * ssim + 0.4))
-    psnr = peak_signal_noise_ratio(ref, img, data_range=255)
-    return float(100.0 * (0.6 * ssim + 0.4 * np.clip((psnr - 12.0) / 30.0, 0.0, 1.0)))
+def make_splits(contents: pd.DataFrame, cfg: WorldConfig, n_splits: int) -> list[pd.DataFrame]:
+    """Content splits: in-world tiles to train/val/test, held-out photos' tiles to heldout.
+
+    Args:
+        contents: one row per content (``content``, ``photo``).
+    Returns:
+        ``n_splits`` frames ``content,split``.
+    """
+    out = []
+    inside = contents[~contents["photo"].isin(cfg.heldout_photos)]
+    for k in range(n_splits):
+        part = split_by_content(inside.assign(image=inside["content"]), seed=cfg.seed * 1000 + k, fractions=tuple(cfg.split))
+        frame = pd.DataFrame({"content": inside["content"].values, "split": part["split"].values})
+        held = contents[contents["photo"].isin(cfg.heldout_photos)]
+        frame = pd.concat([frame, pd.DataFrame({"content": held["content"].values,
+                                                "split": "heldout"})], ignore_index=True)
+        out.append(frame)
+    return out
+
+
+def spurious_train(train: pd.DataFrame, strength: float, seed: int) -> pd.DataFrame:
+    """The training part under the semantic-noise knob ``world.spurious``.
+
+    Half of each photo's training images are kept, at every strength (so training sets have
+    the same size). Each photo is drawn "mild" or "severe" (a seeded half of the photos each).
+    An image's keep score is ``s·φ + (1 − s)·u``: φ its quality rank within the photo (mild
+    photos) or one minus it (severe photos), u uniform noise. At 0 the kept half is random;
+    at 1 mild photos keep their best half and severe photos their worst, so the photo (its
+    semantics) predicts quality in training, and misleads on the balanced val/test parts.
+
+    Args:
+        train: the training rows (``mos``, ``content``; the photo is the content's prefix).
+        strength: s in [0, 1].
+        seed: the split's seed.
+    Returns:
+        The kept rows, in their original order.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"world.spurious: must be in [0, 1], got {strength}")
+    photo = train["content"].str.rsplit("_", n=1).str[0]
+    names = sorted(photo.unique())
+    rng = np.random.default_rng([seed, 5])
+    severe = set(np.asarray(names)[rng.permutation(len(names))[: len(names) // 2]])
+    keep = np.zeros(len(train), bool)
+    for name in names:
+        idx = np.flatnonzero((photo == name).to_numpy())
+        q = train["mos"].to_numpy()[idx].argsort().argsort() / max(len(idx) - 1, 1)
+        phi = 1.0 - q if name in severe else q
+        score = strength * phi + (1.0 - strength) * rng.uniform(size=len(idx))
+        keep[idx[np.argsort(-score, kind="stable")[: (len(idx) + 1) // 2]]] = True
+    return train[keep]
+
+
+def pixel_overlap(contents: pd.DataFrame, split: pd.DataFrame) -> dict[str, int]:
+    """Pixels that a val/test/heldout tile shares with a training tile of the same photo.
+
+    Args:
+        contents: ``contents.csv`` of a world (``content, photo, y, x, side``).
+        split: ``content,split`` of one split.
+    Returns:
+        ``{part: shared pixels}`` for val, test and heldout (0 = leak-free).
+    """
+    rows = contents.merge(split, on="content")
+    out = {}
+    for part in ("val", "test", "heldout"):
+        shared = 0
+        for _, a in rows[rows["split"] == part].iterrows():
+            for _, b in rows[(rows["split"] == "train") & (rows["photo"] == a["photo"])].iterrows():
+                dy = min(a.y + a.side, b.y + b.side) - max(a.y, b.y)
+                dx = min(a.x + a.side, b.x + b.side) - max(a.x, b.x)
+                shared += max(dy, 0) * max(dx, 0)
+        out[part] = int(shared)
+    return out
+
+
+def make_upstream(contents: list[dict], train_contents: set[str], per_class: int = UPSTREAM_PER_CLASS,
+                  size: int = UPSTREAM_SIZE, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Pristine sub-crops of training tiles labelled by photo (the toy upstream task).
+
+    Only tiles in ``train_contents`` are used, so the toy upstream never sees a validation,
+    test or held-out pixel of the splits it serves.
+
+    Returns:
+        images (N, size, size, 3) uint8, labels (N,) int64, class names (photos).
+    """
+    names = sorted({c["photo"] for c in contents if c["content"] in train_contents})
+    images, labels = [], []
+    rng = np.random.default_rng([seed, 2])
+    for label, name in enumerate(names):
+        tiles = [c["image"] for c in contents if c["photo"] == name and c["content"] in train_contents]
+        for i in range(per_class):
+            tile = tiles[i % len(tiles)]
+            side = int(rng.uniform(0.6, 1.0) * tile.shape[0])
+            y = int(rng.integers(0, tile.shape[0] - side + 1))
+            x = int(rng.integers(0, tile.shape[1] - side + 1))
+            crop = Image.fromarray(tile[y:y + side, x:x + side]).resize((size, size), Image.BICUBIC)
+            images.append(np.asarray(crop))
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, np.int64), names
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
@@ -132,52 +233,15 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
     tmp.replace(path)
 
 
-def make_contents(cfg: WorldConfig) -> list[tuple[str, np.ndarray]]:
-    """The pristine contents: ``[(content_id, uint8 image), ...]``, deterministic for the seed."""
-    out = []
-    for p, name in enumerate(cfg.photos):
-        photo = load_photo(name)
-        rng = np.random.default_rng([cfg.seed, 1, p])
-        for k in range(cfg.contents_per_photo):
-            scale = cfg.scales[k % len(cfg.scales)]
-            patch, _, _ = _crop(photo, rng, int(round(cfg.size * scale)), cfg.size)
-            out.append((f"{name}_{k:02d}", patch))
-    return out
-
-
-def make_upstream(cfg: WorldConfig, per_class: int = UPSTREAM_PER_CLASS,
-                  size: int = UPSTREAM_SIZE) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Pristine crops labelled by photo × quadrant for the upstream semantic task.
-
-    Returns:
-        images (N, size, size, 3) uint8, labels (N,) int64, class names.
-    """
-    images, labels, names = [], [], []
-    for p, name in enumerate(cfg.photos):
-        photo = load_photo(name)
-        h, w = photo.shape[:2]
-        rng = np.random.default_rng([cfg.seed, 2, p])
-        for q in range(4):
-            names.append(f"{name}/q{q}")
-            qy, qx = divmod(q, 2)
-            sub = photo[qy * h // 2:(qy + 1) * h // 2, qx * w // 2:(qx + 1) * w // 2]
-            for _ in range(per_class):
-                side = int(rng.uniform(0.5, 1.0) * min(sub.shape[:2]))
-                patch, _, _ = _crop(sub, rng, max(side, 16), size)
-                images.append(patch)
-                labels.append(len(names) - 1)
-    return np.stack(images), np.asarray(labels, np.int64), names
-
-
-def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int = 3,
+def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int = 10,
              progress: bool = True) -> Path:
     """Write the embedded default world to ``out_dir`` (default ``paths.world_dir()``).
 
     Args:
         cfg: the world's recipe.
-        out_dir: target folder; ``images/``, ``unlabelled/``, ``table.csv``,
+        out_dir: target folder; ``images/``, ``unlabelled/``, ``table.csv``, ``contents.csv``,
             ``unlabelled.csv``, ``upstream.npz``, ``splits/split_k.csv``, ``world.json``.
-        n_splits: how many seeded content splits to write.
+        n_splits: how many seeded content splits to write (seed k = split k).
         progress: show a progress bar.
     Returns:
         The folder written.
@@ -191,12 +255,17 @@ def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int 
                              f"(known: {', '.join(LEVELS)})")
     if not 1 <= cfg.levels <= 5:
         raise ValueError(f"world.levels: must be 1..5, got {cfg.levels}")
+    unknown = sorted(set(cfg.heldout_photos) - set(cfg.photos))
+    if unknown:
+        raise ValueError(f"world.heldout_photos: {unknown[0]!r} is not in world.photos")
     contents = make_contents(cfg)
     rows = {"image": [], "raw": [], "content": [], "distortion": [], "level": []}
     extra = {"image": [], "content": []}
     total = len(contents) * (len(cfg.distortions) * cfg.levels + cfg.unlabelled_per_content)
     bar = tqdm(total=total, desc="world", unit="img", disable=not progress)
-    for c, (cid, ref) in enumerate(contents):
+    for c, item in enumerate(contents):
+        cid, ref = item["content"], item["image"]
+        _save_png(ref, out / "images" / f"{cid}_ref.png")
         for d, kind in enumerate(cfg.distortions):
             for lev in range(1, cfg.levels + 1):
                 rng = np.random.default_rng([cfg.seed, 3, c, d, lev])
@@ -223,17 +292,25 @@ def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int 
                        higher_better=True, distortion=rows["distortion"], level=rows["level"])
     write_csv_atomic(table, out / "table.csv")
     write_csv_atomic(pd.DataFrame(extra), out / "unlabelled.csv")
-    fr = tuple(cfg.split)
-    for k in range(n_splits):
-        write_split(split_by_content(table, seed=cfg.seed * 1000 + k, fractions=fr),
+    boxes = pd.DataFrame([{k: v for k, v in c.items() if k != "image"} for c in contents])
+    write_csv_atomic(boxes, out / "contents.csv")
+    splits = make_splits(boxes, cfg, n_splits)
+    overlap = {}
+    for k, frame in enumerate(splits):
+        write_split(table[["image", "content"]].merge(frame, on="content"),
                     out / "splits" / f"split_{k}.csv")
-    images, labels, names = make_upstream(cfg)
+        overlap[k] = pixel_overlap(boxes, frame)
+    # toy upstream: tiles that are training tiles in splits 0-2 (never their val/test pixels)
+    always = set.intersection(*[set(f.loc[f["split"] == "train", "content"]) for f in splits[:3]])
+    images, labels, names = make_upstream(contents, always, seed=cfg.seed)
     tmp = out / ".upstream.tmp.npz"
     np.savez_compressed(tmp, images=images, labels=labels, names=np.asarray(names))
     tmp.replace(out / "upstream.npz")
     summary = {"config": asdict(cfg), "images": len(table), "contents": len(contents),
+               "contents_per_photo": boxes.groupby("photo").size().to_dict(),
                "unlabelled": len(extra["image"]), "upstream_images": int(len(labels)),
-               "upstream_classes": len(names), "splits": n_splits,
+               "upstream_classes": len(names), "upstream_tiles": len(always),
+               "splits": n_splits, "pixel_overlap": overlap,
                "mos_mean": float(table["raw"].mean()), "mos_std": float(table["raw"].std())}
     write_json_atomic(summary, out / "world.json")
     return out
