@@ -1,90 +1,117 @@
-"""The book's tables over many runs: the pipeline's run summaries side by side, mean ± std
-over seeds, the ablation ladder, the sweeps and the semantic-noise shares.
+"""The book's one table formatter, and the number formats its tables share.
 
-Reads what the train, distill and analysis stages wrote (``results/``); nothing is trained or
-measured here, and no training stage depends on this module.
+Every table of the book goes through :func:`html_table`: no index column, one format per
+column, "–" for a missing value (never NaN or None), numbers right-aligned, padded cells, a
+wrapper that scrolls rather than cutting a wide table off (``book/_static/qfm.css`` styles the
+class ``qfm-table``). The result displays in a notebook and is what ``myst_nb.glue`` stores.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import html
+import math
+from numbers import Number
 
+import numpy as np
 import pandas as pd
 
-from qfm.checkpoint import read_json
-from qfm.metrics import summarize
-from qfm.pipeline import RUN_NAME, flatten
-
-def collect(results: str | Path = "results") -> pd.DataFrame:
-    """One row per run summary under ``results/train`` and ``results/distill``."""
-    rows = []
-    for path in sorted(Path(results).glob("*/*.json")):
-        if path.parent.name not in ("train", "distill"):
-            continue
-        s = read_json(path)
-        rows.append({"run": s["run"], "variant": s["variant"], "kind": s["kind"],
-                     "name": RUN_NAME.match(s["run"])["variant"], "seed": s["seed"],
-                     "srcc": s["test"]["srcc"], "plcc": s["test"]["plcc"],
-                     "val_srcc": s["val_srcc"], "epochs": s["epochs"],
-                     "train_seconds": s["train_seconds"], **s["setting"]})
-    cols = ["run", "variant", "kind", "name", "seed", "srcc", "plcc", "val_srcc", "epochs",
-            "train_seconds", "gate", "qfm", "tau", "rho", "perturb", "lambda_qfm", "distill",
-            "lambda_kd", "views"]
-    return pd.DataFrame(rows, columns=cols)
+MISSING = "–"
 
 
-def spread_table(runs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Mean ± std (and median, n) of test SRCC/PLCC over seeds for each run name."""
-    rows = []
-    for name in names:
-        sub = runs[runs["name"] == name]
-        if sub.empty:
-            continue
-        s, p = summarize(sub["srcc"]), summarize(sub["plcc"])
-        rows.append({"model": name, "seeds": s["n"], "srcc_mean": s["mean"],
-                     "srcc_std": s["std"], "srcc_median": s["median"],
-                     "plcc_mean": p["mean"], "plcc_std": p["std"]})
-    return pd.DataFrame(rows)
+def is_missing(value) -> bool:
+    """None, NaN, or an empty string."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
 
 
-def ladder_table(runs: pd.DataFrame, names: list[str], seed: int) -> pd.DataFrame:
-    """The ablation ladder at one seed: test SRCC/PLCC per run name, in the given order."""
-    sub = runs[runs["seed"] == seed].set_index("name")
-    rows = [{"model": n, "srcc": sub.at[n, "srcc"], "plcc": sub.at[n, "plcc"],
-             "gate": bool(sub.at[n, "gate"]), "qfm": bool(sub.at[n, "qfm"]),
-             "distill": bool(sub.at[n, "distill"])} for n in names if n in sub.index]
-    return pd.DataFrame(rows)
+def fmt(value, spec: str = ".3f") -> str:
+    """One value as text: numbers with ``spec``, booleans yes/no, missing as "–"."""
+    if is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, Number):
+        return f"{int(round(float(value)))}" if spec == "d" else format(float(value), spec)
+    return str(value)
 
 
-def sweep_table(runs: pd.DataFrame, raw: dict, base: str, key: str, seed: int) -> pd.DataFrame:
-    """Train runs at ``seed`` whose variant equals ``base`` except in ``key`` (e.g. qfm.tau).
+def mean_sd(values, spec: str = ".3f") -> str:
+    """``mean ± sd`` of the non-missing values ("–" if none; the mean alone if one)."""
+    v = pd.Series(values, dtype="float64").dropna()
+    if v.empty:
+        return MISSING
+    if len(v) == 1:
+        return format(float(v.iloc[0]), spec)
+    return f"{v.mean():{spec}} ± {v.std(ddof=1):{spec}}"
 
+
+def ci_text(delta, lo, hi, spec: str = "+.3f") -> str:
+    """``Δ [lo, hi]``: a paired difference and its 95 % interval ("–" parts where missing)."""
+    if is_missing(delta):
+        return MISSING
+    if is_missing(lo) or is_missing(hi):
+        return format(float(delta), spec)
+    return f"{float(delta):{spec}} [{float(lo):{spec}}, {float(hi):{spec}}]"
+
+
+class Table:
+    """An HTML table that displays in Jupyter (and is what glue stores)."""
+
+    def __init__(self, markup: str, frame: pd.DataFrame):
+        self.markup = markup
+        self.frame = frame
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __repr__(self) -> str:  # text/plain: the same cells, no index
+        return self.frame.to_string(index=False)
+
+
+def html_table(df: pd.DataFrame, formats: dict | None = None, notes: str = "",
+               numeric: list[str] | None = None) -> Table:
+    """The book's table: formatted cells, no index, "–" for missing values.
+
+    Args:
+        df: the rows, columns in display order (the index is dropped).
+        formats: column → format spec (``".3f"``, ``"+.3f"``, ``".1%"``, ``"d"``) or a
+            callable value → text; other numeric columns use ``.3f``, text as given.
+        notes: a line of text under the table (escaped).
+        numeric: columns to right-align besides the numeric ones (e.g. ``mean ± sd`` text).
     Returns:
-        Columns ``value`` (the swept key's value), ``srcc``, ``plcc``, ``run``; sorted by value.
+        A :class:`Table` (``_repr_html_``).
     """
-    variants = raw.get("variants") or {}
-    ref = flatten(variants.get(base) or {})
-    column = key.split(".", 1)[1]
-    rows = []
-    for _, r in runs[(runs["seed"] == seed) & (runs["kind"] == "train")].iterrows():
-        mine = flatten(variants.get(r["variant"]) or {})
-        others = {k for k in set(ref) | set(mine) if ref.get(k) != mine.get(k)}
-        if others <= {key}:
-            rows.append({"value": r[column], "srcc": r["srcc"], "plcc": r["plcc"],
-                         "run": r["run"]})
-    out = pd.DataFrame(rows, columns=["value", "srcc", "plcc", "run"])
-    return out.sort_values("value", key=lambda s: s.astype(str) if s.dtype == object else s,
-                           ignore_index=True)
+    formats = dict(formats or {})
+    df = df.reset_index(drop=True)
+    right = set(numeric or [])
+    cells = pd.DataFrame(index=df.index)
+    for col in df.columns:
+        spec = formats.get(col)
+        series = df[col]
+        is_num = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if is_num:
+            right.add(col)
+        if callable(spec):
+            cells[col] = [MISSING if is_missing(v) else str(spec(v)) for v in series]
+        else:
+            default = "d" if pd.api.types.is_integer_dtype(series) else ".3f"
+            cells[col] = [fmt(v, spec or default) for v in series]
+    head = "".join(f'<th class="{"num" if c in right else "text"}">{html.escape(str(c))}</th>'
+                   for c in cells.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"num" if c in right else "text"}">{html.escape(v)}</td>'
+                         for c, v in zip(cells.columns, row)) + "</tr>"
+        for row in cells.itertuples(index=False))
+    note = f'<p class="qfm-table-note">{html.escape(notes)}</p>' if notes else ""
+    markup = (f'<div class="qfm-table-wrap"><table class="qfm-table"><thead><tr>{head}</tr>'
+              f"</thead><tbody>{body}</tbody></table>{note}</div>")
+    return Table(markup, cells)
 
 
-def noise_table(results: dict[str, dict]) -> pd.DataFrame:
-    """Semantic-noise shares per analysed model (``results[name] = semantic_noise.json``)."""
-    rows = []
-    for name, r in results.items():
-        m = RUN_NAME.match(name)
-        key = r.get("share_figure", "upstream")
-        rows.append({"source": name, "model": m["variant"] if m else name,
-                     "seed": int(m["seed"]) if m else None, "share": r["share"][key],
-                     "share_upstream": r["share"].get("upstream"),
-                     "base_rate": r["base_rate"], "images": r["images"]})
-    return pd.DataFrame(rows)
+def note(text: str) -> Table:
+    """A one-line note in place of a table (e.g. "not measured yet"), never a code block."""
+    frame = pd.DataFrame({"note": [text]})
+    return Table(f'<p class="qfm-table-note"><em>{html.escape(text)}</em></p>', frame)

@@ -1,0 +1,337 @@
+"""What the book reports about the study: its result files read into frames, the verdicts,
+and the tables built from them (formatted by :func:`qfm.tables.html_table`).
+
+Reads ``results/study/`` (written by the stages ``tune``, ``study@<group>`` and ``default``);
+trains and measures nothing. Every comparison is paired by seed against the baseline and
+judged by :mod:`qfm.verdict` from its bootstrap interval, so no verdict is ever typed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qfm.checkpoint import read_json
+from qfm.names import KEYS, metric_label
+from qfm.tables import MISSING, Table, ci_text, html_table, mean_sd
+from qfm.verdict import bootstrap_ci, compare, verdict
+
+QFM_DIAGNOSTICS = ("partner_rate", "candidates", "shift_rel")
+
+
+def load_rows(study_dir: str | Path, groups) -> pd.DataFrame:
+    """Every run row of the given groups (``<study_dir>/<group>.json``), one frame.
+
+    Returns:
+        One row per run with ``group`` and ``spurious`` set from the file.
+    """
+    frames = []
+    for g in groups:
+        data = read_json(Path(study_dir) / f"{g}.json")
+        frames.append(pd.DataFrame(data["rows"]).assign(group=g,
+                                                        spurious=float(data["spurious"])))
+    return pd.concat(frames, ignore_index=True)
+
+
+def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
+               reference: str = "baseline") -> pd.DataFrame:
+    """:func:`qfm.verdict.compare` of ``variants`` (reference excluded) against ``reference``,
+    on the variants that ran, with the Δ [CI] text added (column ``delta_ci``)."""
+    ran = [v for v in variants if v != reference and v in set(rows["variant"])]
+    out = compare(rows, ran, reference, metric)
+    out["delta_ci"] = [ci_text(r.delta, r.ci_lo, r.ci_hi) for r in out.itertuples()]
+    return out
+
+
+def answer(row, metric: str = "test_srcc") -> str:
+    """One line: the verdict, then the evidence — ``better: Δ test SRCC +0.012, 95 % CI
+    [+0.004, +0.020], 10 paired seeds``."""
+    if np.isnan(row.ci_lo):
+        return f"{row.verdict}: Δ {metric_label(metric)} {row.delta:+.3f} " \
+               f"({row.n} paired seed{'s' if row.n != 1 else ''}, too few for an interval)"
+    return (f"{row.verdict}: Δ {metric_label(metric)} {row.delta:+.3f}, 95 % CI "
+            f"[{row.ci_lo:+.3f}, {row.ci_hi:+.3f}], {row.n} paired seeds")
+
+
+def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "test_srcc"
+                ) -> Table:
+    """variant | (what it is) | paired Δ vs baseline [95 % CI] | seeds ahead | verdict."""
+    df = pd.DataFrame({"variant": cmp["variant"]})
+    if describe is not None:
+        df["what it is"] = [describe.get(v, "") for v in cmp["variant"]]
+    df[f"Δ {metric_label(metric)} vs baseline [95 % CI]"] = cmp["delta_ci"]
+    df["seeds ahead"] = [f"{w}/{n}" for w, n in zip(cmp["wins"], cmp["n"])]
+    df["verdict"] = cmp["verdict"]
+    return html_table(df, numeric=[df.columns[-3], "seeds ahead"])
+
+
+def summary_table(rows: pd.DataFrame, variants) -> Table:
+    """Mean ± sd over seeds per variant: test SRCC, PLCC (after logistic; raw), held-out."""
+    out = []
+    for v in variants:
+        sub = rows[rows["variant"] == v]
+        if sub.empty:
+            continue
+        out.append({"variant": v, "seeds": int(sub["seed"].nunique()),
+                    **{metric_label(m): mean_sd(sub[m]) if m in sub else MISSING
+                       for m in ("test_srcc", "test_plcc", "test_plcc_raw", "heldout_srcc")}})
+    df = pd.DataFrame(out)
+    return html_table(df, numeric=[c for c in df.columns if c != "variant"],
+                      notes="mean ± sd over seeds; PLCC after the 4-parameter logistic fit "
+                            "unless marked raw")
+
+
+def verdict_record(rows: pd.DataFrame, groups: dict[str, list],
+                   metrics=("test_srcc", "heldout_srcc")) -> dict:
+    """The verdicts of every group as a DVC metrics mapping (``results/verdicts.json``).
+
+    Returns:
+        ``{group: {"spurious": s, variant: {metric: {mean, sd, delta, ci_lo, ci_hi, n,
+        verdict}}}}``; the baseline carries mean and sd only.
+    """
+    out = {}
+    for g, variants in groups.items():
+        sub = rows[rows["group"] == g]
+        rec = {"spurious": float(sub["spurious"].iloc[0])}
+        for m in metrics:
+            base = sub.loc[sub["variant"] == "baseline", m]
+            rec.setdefault("baseline", {})[m] = {"mean": float(base.mean()),
+                                                 "sd": float(base.std(ddof=1))
+                                                 if len(base) > 1 else None}
+            for r in comparison(sub, variants, m).itertuples():
+                rec.setdefault(r.variant, {})[m] = {
+                    "mean": r.mean, "sd": None if np.isnan(r.sd) else r.sd,
+                    "delta": r.delta, "ci_lo": None if np.isnan(r.ci_lo) else r.ci_lo,
+                    "ci_hi": None if np.isnan(r.ci_hi) else r.ci_hi, "n": r.n,
+                    "verdict": r.verdict}
+        out[g] = rec
+    return out
+
+
+def paired_frame(rows: pd.DataFrame, variants, metric: str = "test_srcc") -> pd.DataFrame:
+    """Per-seed paired differences against the baseline: ``variant, seed, delta``."""
+    from qfm.verdict import paired
+
+    frames = [paired(rows, v, "baseline", metric).assign(variant=v)[["variant", "seed",
+                                                                      "delta"]]
+              for v in variants if v != "baseline" and v in set(rows["variant"])]
+    return pd.concat(frames, ignore_index=True)
+
+
+def sweep_frame(rows: pd.DataFrame, variants, metric: str = "test_srcc") -> pd.DataFrame:
+    """Paired Δ vs the baseline at each spurious strength: ``spurious, variant, delta,
+    ci_lo, ci_hi, n, verdict``."""
+    frames = []
+    for s, sub in rows.groupby("spurious"):
+        cmp = comparison(sub, variants, metric)
+        frames.append(cmp.assign(spurious=s))
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_ci_frame(rows: pd.DataFrame, by: str, metric: str, variant: str | None = None
+                  ) -> pd.DataFrame:
+    """Mean of ``metric`` per value of ``by`` with a bootstrap 95 % interval of the mean."""
+    sub = rows if variant is None else rows[rows["variant"] == variant]
+    out = []
+    for key, g in sub.groupby(by, sort=False):
+        lo, hi = bootstrap_ci(g[metric].dropna())
+        out.append({by: key, "mean": float(g[metric].mean()), "ci_lo": lo, "ci_hi": hi,
+                    "n": int(g[metric].notna().sum())})
+    return pd.DataFrame(out)
+
+
+def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
+    """Spurious strength | baseline test SRCC | Δ [CI] and verdict per variant."""
+    out = []
+    for s, g in sweep.groupby("spurious"):
+        b = base[base["spurious"] == s].iloc[0]
+        row = {"spurious strength": f"{s:g}",
+               "baseline test SRCC [95 % CI]": f"{b['mean']:.3f} "
+                                               f"[{b['ci_lo']:.3f}, {b['ci_hi']:.3f}]"}
+        for r in g.itertuples():
+            row[f"{r.variant}: Δ [95 % CI]"] = r.delta_ci
+            row[f"{r.variant}: verdict"] = r.verdict
+        out.append(row)
+    df = pd.DataFrame(out)
+    return html_table(df, numeric=[c for c in df.columns if "Δ" in c or "SRCC" in c])
+
+
+def best_last_table(rows: pd.DataFrame, variants) -> Table:
+    """Per variant: runs, and the share whose best validation epoch is their last."""
+    out = []
+    for v in variants:
+        sub = rows[rows["variant"] == v]
+        if len(sub):
+            out.append({"variant": v, "runs": len(sub), "epochs": int(sub["epochs"].max()),
+                        "best epoch = last epoch": float(sub["best_is_last"].mean())})
+    return html_table(pd.DataFrame(out), {"best epoch = last epoch": ".0%"})
+
+
+def diagnostics_table(rows: pd.DataFrame) -> Table:
+    """QFM diagnostics per QFM variant (mean ± sd over runs, epoch means within a run)."""
+    have = [c for c in QFM_DIAGNOSTICS if c in rows]
+    qfm = rows.dropna(subset=have[:1]) if have else rows.iloc[:0]
+    out = []
+    for v, sub in qfm.groupby("variant", sort=False):
+        out.append({"variant": v, **{metric_label(c): mean_sd(sub[c], ".2f" if c ==
+                                                                 "candidates" else ".3f")
+                                     for c in have}})
+    if not out:
+        return html_table(pd.DataFrame({"variant": [MISSING]}))
+    df = pd.DataFrame(out)
+    return html_table(df, numeric=[c for c in df.columns if c != "variant"],
+                      notes="mean ± sd over the runs of each variant")
+
+
+def tuning_frame(tune: dict, defaults: dict) -> pd.DataFrame:
+    """The tuning trials, one row per value tried, in the order tuned.
+
+    The tuner re-uses a trial for the params.yaml value of λ_qfm and τ (it is the best trial
+    of the step before); such a row is marked ``reused``.
+
+    Args:
+        tune: ``tune.json``.
+        defaults: params.yaml's value of each QFM key (``{"qfm.lambda_qfm": 1.0, ...}``).
+    Returns:
+        ``step, key, value, variant, val_srcc, best_is_last, chosen, reused``.
+    """
+    trials, chosen = tune["trials"], tune["chosen"]
+    order = ["train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau"]
+
+    def step_of(t):
+        present = [k for k in order if k in t]
+        return present[-1] if present else None
+
+    def best_of(k):  # the trial whose score the tuner re-used for the next key's default
+        if k == "qfm.lambda_qfm":
+            hits = [t for t in trials if step_of(t) == k and t[k] == chosen.get(k)]
+            if hits:
+                return hits[-1]
+            k = "qfm.rho"
+        hits = [t for t in trials if step_of(t) == k and t[k] == chosen.get(k)]
+        return hits[-1] if hits else None
+
+    out = []
+    for k in order:
+        mine = [t for t in trials if step_of(t) == k]
+        prev = {"qfm.lambda_qfm": "qfm.rho", "qfm.tau": "qfm.lambda_qfm"}.get(k)
+        if prev and k in defaults and defaults[k] not in [t[k] for t in mine]:
+            ref = best_of(prev)
+            if ref is not None:
+                mine = [{**ref, k: defaults[k], "_reused": True}] + mine
+        for t in mine:
+            out.append({"step": KEYS.get(k, k), "key": k, "value": t[k],
+                        "variant": t["variant"], "val_srcc": t["val_srcc"],
+                        "best_is_last": t.get("best_is_last", np.nan),
+                        "chosen": t[k] == chosen.get(k), "reused": bool(t.get("_reused"))})
+    return pd.DataFrame(out)
+
+
+def tuning_table(frame: pd.DataFrame, seeds) -> Table:
+    """The tuning trials as the book shows them (chosen on validation, never on test)."""
+    df = pd.DataFrame({
+        "tuned": frame["step"], "variant": frame["variant"],
+        "value tried": [f"{v:g}" + (" (params.yaml value)" if r else "")
+                        for v, r in zip(frame["value"], frame["reused"])],
+        "validation SRCC": frame["val_srcc"],
+        "best epoch = last": frame["best_is_last"],
+        "chosen": ["chosen" if c else "" for c in frame["chosen"]]})
+    return html_table(df, {"best epoch = last": ".0%"}, numeric=["value tried"],
+                      notes=f"validation SRCC: mean over the tuning seeds "
+                            f"({', '.join(map(str, seeds))}); test never read")
+
+
+def chosen_text(tune: dict) -> str:
+    """``learning rate = 0.0005, ρ = 0.2, λ_qfm = 1, τ = 0.05``."""
+    return ", ".join(f"{KEYS.get(k, k)} = {v:g}" for k, v in tune["chosen"].items())
+
+
+def unseen_table(unseen: dict) -> Table:
+    """Per distortion: the default model's scores from pristine (level 0) to level 5, the
+    rank correlation of level and score (−1 = perfectly ordered) and whether it is ordered."""
+    out = []
+    for kind, r in unseen["ladders"].items():
+        row = {"distortion": kind.replace("_", " ")}
+        for lev, s in enumerate(r["scores"]):
+            row["pristine" if lev == 0 else f"level {lev}"] = s
+        row["SRCC(level, score)"] = r["srcc_level"]
+        row["ordered"] = bool(r["ordered"])
+        out.append(row)
+    df = pd.DataFrame(out)
+    return html_table(df, {c: ".1f" for c in df.columns if c == "pristine"
+                           or c.startswith("level")} | {"SRCC(level, score)": "+.2f"})
+
+
+def share_frame(rows: pd.DataFrame, variants=("baseline", "full")) -> pd.DataFrame:
+    """Semantic-noise share per seed: the raw upstream's and each variant's head embedding.
+
+    Returns:
+        ``source, seed, share`` (source ``upstream`` or a variant).
+    """
+    base = rows[rows["variant"] == variants[0]]
+    frames = [pd.DataFrame({"source": "upstream", "seed": base["seed"],
+                            "share": base["share_upstream"]})]
+    for v in variants:
+        sub = rows[rows["variant"] == v]
+        frames.append(pd.DataFrame({"source": v, "seed": sub["seed"], "share": sub["share"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def share_table(shares: pd.DataFrame) -> Table:
+    """Mean ± sd of the semantic-noise share per source."""
+    out = [{"features": "raw upstream (pooled tokens)" if s == "upstream"
+            else f"{s} (its head's embedding)", "seeds": int(g["seed"].nunique()),
+            "semantic-noise share": mean_sd(g["share"], ".1%")}
+           for s, g in shares.groupby("source", sort=False)]
+    return html_table(pd.DataFrame(out), numeric=["semantic-noise share"],
+                      notes="share of the 10 % closest test pairs (in feature space) whose "
+                            "quality gap exceeds 0.2; lower = less semantic noise")
+
+
+def share_direction(rows: pd.DataFrame, variant: str = "full") -> tuple[str, object]:
+    """Is ``variant``'s share lower or higher than the baseline's? From the paired interval.
+
+    Returns:
+        (``"lower"`` / ``"higher"`` / ``"no difference detected"``, the comparison row).
+    """
+    r = next(compare(rows, [variant], "baseline", "share").itertuples())
+    word = {"better": "higher", "worse": "lower"}.get(r.verdict, "no difference detected")
+    return word, r
+
+
+def ladder_frame(rows: pd.DataFrame, ladder) -> pd.DataFrame:
+    """The ablation ladder: each rung's mean test SRCC (bootstrap 95 % interval of the mean)
+    and its paired Δ against the rung below.
+
+    Returns:
+        ``variant, mean, ci_lo, ci_hi, n, step_delta, step_lo, step_hi, step_verdict``.
+    """
+    out = []
+    for i, v in enumerate(ladder):
+        vals = rows.loc[rows["variant"] == v, "test_srcc"]
+        lo, hi = bootstrap_ci(vals)
+        row = {"variant": v, "mean": float(vals.mean()), "ci_lo": lo, "ci_hi": hi,
+               "n": int(len(vals)), "step_delta": np.nan, "step_lo": np.nan,
+               "step_hi": np.nan, "step_verdict": ""}
+        if i:
+            c = next(compare(rows, [v], ladder[i - 1]).itertuples())
+            row.update(step_delta=c.delta, step_lo=c.ci_lo, step_hi=c.ci_hi,
+                       step_verdict=verdict(c.ci_lo, c.ci_hi))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def ladder_table(frame: pd.DataFrame) -> Table:
+    """Rung | test SRCC mean [95 % CI] | Δ against the rung below [95 % CI] | verdict."""
+    prev = [MISSING] + list(frame["variant"].iloc[:-1])
+    df = pd.DataFrame({
+        "variant": frame["variant"],
+        "test SRCC, mean [95 % CI]": [f"{r.mean:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]"
+                                      for r in frame.itertuples()],
+        "compared with": prev,
+        "paired Δ [95 % CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
+                               for r in frame.itertuples()],
+        "verdict": [r.step_verdict or MISSING for r in frame.itertuples()]})
+    return html_table(df, numeric=["test SRCC, mean [95 % CI]", "paired Δ [95 % CI]"])
