@@ -21,6 +21,30 @@ PAPER_REPORTED = pd.DataFrame(
      ("LIVEFB", "authentic", 0.567, 0.667), ("SPAQ", "authentic", 0.920, 0.924)],
     columns=["dataset", "kind", "paper_srcc", "paper_plcc"])
 
+# DEIQT's reported numbers (Qin et al., AAAI 2023), each with where it was read; NaN = not
+# verified here. Its abstract (arXiv 2304.04952) states LIVE and LIVEC; a results listing of
+# the paper (wizwand.com, secondary) gives the others. The repository (narthchin/DEIQT) has
+# none in its README.
+DEIQT_ABSTRACT = "DEIQT abstract, arXiv 2304.04952"
+DEIQT_LISTING = "results listing of arXiv 2304.04952 on wizwand.com (secondary)"
+DEIQT_REPORTED = pd.DataFrame(
+    [("LIVE", 0.980, float("nan"), DEIQT_ABSTRACT), ("CSIQ", 0.946, float("nan"), DEIQT_LISTING),
+     ("TID2013", 0.892, float("nan"), DEIQT_LISTING),
+     ("KADID-10k", float("nan"), float("nan"), ""),
+     ("LIVEC", 0.875, float("nan"), DEIQT_ABSTRACT),
+     ("KonIQ-10k", 0.921, float("nan"), DEIQT_LISTING),
+     ("LIVEFB", float("nan"), 0.663, DEIQT_LISTING),
+     ("SPAQ", 0.919, float("nan"), DEIQT_LISTING)],
+    columns=["dataset", "deiqt_srcc", "deiqt_plcc", "deiqt_source"])
+OURS_NOT_RUN = "not run — needs the data and a GPU"
+
+
+def reported_table() -> pd.DataFrame:
+    """Paper vs DEIQT vs ours per data set (``ours``: :data:`OURS_NOT_RUN` until it runs)."""
+    out = PAPER_REPORTED.merge(DEIQT_REPORTED, on="dataset", how="left")
+    return out.assign(ours=OURS_NOT_RUN)
+
+
 # The paper profile (DEIQT's recipe, the book's Method page) — its one definition. `python -m
 # qfm.paper` prints it as `dvc exp run` flags (:func:`paper_flags`); `qfm train --set key=value`
 # takes the same keys. model.weights must point at local ImageNet DeiT-III weights.
@@ -72,10 +96,11 @@ def gpu_hours(images_per_second: float, epochs: int = PAPER_PROFILE["train.epoch
             is teacher + student ≈ 1 + (1 + views) passes at ≤ 1.5× the step cost).
     """
     from qfm.data.facts import FACTS
+    from qfm.names import dataset_name
 
-    rows = [{"dataset": f.title, "images": f.expected,
+    rows = [{"dataset": dataset_name(key), "images": f.expected,
              "gpu_hours": f.expected * train_fraction * epochs * splits * runs_per_split
-             / images_per_second / 3600.0} for f in FACTS.values()]
+             / images_per_second / 3600.0} for key, f in FACTS.items()]
     return pd.DataFrame(rows)
 
 

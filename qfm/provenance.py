@@ -30,14 +30,27 @@ def environment() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["component", "version"]).set_index("component")
 
 
-def input_hashes(run_names: list[str] | None = None) -> pd.DataFrame:
-    """SHA-256 of the embedded default's table and split files, the upstream checkpoint and
-    the checkpoints of ``run_names`` (default: every finished run), short form (16 hex)."""
-    files = [paths.world_table(), *sorted(paths.splits_dir("world").glob("split_*.csv")),
-             paths.upstream_checkpoint()]
-    runs = sorted(paths.runs_dir().glob(f"*/{paths.run_model('.').name}"))
-    if run_names is not None:
-        runs = [r for r in runs if r.parent.name in set(run_names)]
-    rows = [(f.relative_to(paths.home()).as_posix(), sha256(f)[:16]) for f in files + runs
-            if f.is_file()]
+def file_hashes(files) -> pd.DataFrame:
+    """SHA-256 (first 16 hex digits) of each existing file, named relative to the project
+    root (``QFM_HOME``) so that no machine path reaches the book.
+
+    Args:
+        files: paths (absolute or relative to the working directory); missing ones are
+            left out.
+    Returns:
+        Columns ``file, sha256``.
+    """
+    from pathlib import Path
+
+    root = paths.home()
+    rows = []
+    for f in map(Path, files):
+        if not f.is_file():
+            continue
+        full = f.resolve() if f.is_absolute() else (Path.cwd() / f)
+        try:
+            name = full.relative_to(root).as_posix()
+        except ValueError:
+            name = f.name
+        rows.append((name, sha256(full)[:16]))
     return pd.DataFrame(rows, columns=["file", "sha256"])

@@ -1,9 +1,10 @@
 """The reproducibility pipeline: dvc.yaml ↔ params.yaml ↔ notebooks, and a smoke ``dvc repro``.
 
 The smoke run copies the repository (tracked and new, non-ignored files) into a temporary
-folder, writes smoke parameters there (a tiny world, one short epoch per run, a few runs) and
-runs ``dvc repro``: every notebook runs end to end under papermill, and the book builds. It is
-shared with ``tests/test_book.py`` (built once per session). About 2–3 minutes on 2 cores.
+folder, writes smoke parameters there (a tiny world; the study's smoke mode: one epoch per
+run, two seeds) and runs ``dvc repro``: every stage runs, every notebook end to end under
+papermill, and the book builds. It is shared with ``tests/test_book.py`` (built once per
+session). A few minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,22 +24,16 @@ import nbformat
 import pytest
 import yaml
 
-from qfm import accuracy, pipeline, tables
+from qfm import accuracy, pipeline
 from qfm.config import RunConfig, load_params, parse_sets, to_dict
-from qfm.engine import config_hash
 from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPER_SECTIONS = {"variants", "runs"}  # pipeline sections that are no stage's own
-SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], contents_per_photo=3,
-                   distortions=["gaussian_blur", "gaussian_noise", "jpeg"], levels=3,
-                   unlabelled_per_content=1, split=[0.5, 0.25, 0.25])
-SMOKE_RUNS = {
-    "train": {r: {"variant": r.rsplit("-s", 1)[0], "seed": int(r.rsplit("-s", 1)[1])}
-              for r in ("baseline-s0", "baseline-s1", "gate_qfm-s0", "gate_qfm-s1",
-                        "tau_lo-s0")},
-    "distill": {"full-s0": {"variant": "gate_qfm", "seed": 0},
-                "full-s1": {"variant": "gate_qfm", "seed": 1}}}
+HELPER_SECTIONS = {"variants"}  # pipeline sections that are no stage's own
+SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket", "china", "flower"],
+                   contents_per_photo=4, distortions=["gaussian_blur", "gaussian_noise", "jpeg"],
+                   levels=3, unlabelled_per_content=1, split=[0.6, 0.2, 0.2])
+SMOKE_NOTEBOOKS = ("figures", "performance")  # executed notebooks of the smoke pipeline
 
 
 def dvc_yaml() -> dict:
@@ -101,18 +96,6 @@ def test_params_load_and_every_component_key_is_listed():
         assert not missing, f"params.yaml {section}: list every key (-S reaches it): {missing}"
 
 
-def test_distill_runs_reuse_their_teacher_run():
-    """The teacher a student derives is exactly its train run: same config hash."""
-    from qfm.distill_run import teacher_config
-
-    raw, params = params_raw(), ROOT / "params.yaml"
-    for name, item in raw["runs"]["distill"].items():
-        student = pipeline.run_config(params, item["variant"], item["seed"], distill=True)
-        plain = pipeline.run_config(params, item["variant"], item["seed"])
-        assert student.distill.enabled and not plain.distill.enabled
-        assert config_hash(teacher_config(student)) == config_hash(plain), name
-
-
 def test_paper_profile_is_defined_once_and_its_flags_round_trip():
     text = (ROOT / "params.yaml").read_text()
     block = text[text.index("# Paper profile"):]
@@ -120,20 +103,6 @@ def test_paper_profile_is_defined_once_and_its_flags_round_trip():
     words = shlex.split(paper_flags())  # as the shell passes them to `dvc exp run`
     assert words[0::2] == ["-S"] * len(PAPER_PROFILE)
     assert parse_sets(words[1::2]) == PAPER_PROFILE
-
-
-def test_sweep_table_picks_runs_that_differ_in_one_key():
-    import pandas as pd
-
-    raw = {"variants": {"base": {"qfm": {"enabled": True}},
-                        "lo": {"qfm": {"enabled": True, "tau": 0.02}},
-                        "other": {"qfm": {"enabled": True, "tau": 0.02, "rho": 0.1}}}}
-    runs = pd.DataFrame([("base-s0", "base", "train", 0, 0.05, 0.5, 0.6),
-                         ("lo-s0", "lo", "train", 0, 0.02, 0.4, 0.5),
-                         ("other-s0", "other", "train", 0, 0.02, 0.9, 0.9)],
-                        columns=["run", "variant", "kind", "seed", "tau", "srcc", "plcc"])
-    table = tables.sweep_table(runs, raw, "base", "qfm.tau", 0)
-    assert table["run"].tolist() == ["lo-s0", "base-s0"]
 
 
 def test_budget_frames_reads_the_experiment_and_absent_is_none(tmp_path):
@@ -183,7 +152,6 @@ def make_smoke_project(dst: Path) -> Path:
     raw = params_raw()
     raw["shared"]["smoke"] = True
     raw["world"].update(SMOKE_WORLD)
-    raw["runs"] = SMOKE_RUNS
     (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
     return dst
@@ -212,28 +180,24 @@ def smoke_project(tmp_path_factory):
 def test_smoke_pipeline_runs_every_notebook(smoke_project):
     root = smoke_project
     executed = sorted((root / "book" / "executed").rglob("*.ipynb"))
-    names = {p.relative_to(root / "book" / "executed").with_suffix("").as_posix()
-             for p in executed}
-    run_pages = {f"{stage}/{r}" for stage, items in SMOKE_RUNS.items() for r in items}
-    others = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(SMOKE_RUNS)
-    assert names == run_pages | others
+    assert {p.stem for p in executed} == set(SMOKE_NOTEBOOKS)
     for path in executed:
         nb = nbformat.read(path, as_version=4)
-        assert nb.metadata["papermill"]["exception"] is None or \
-            nb.metadata["papermill"]["exception"] is False, path.name
+        assert not nb.metadata["papermill"].get("exception"), path.name
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], path.name
-        rel = path.relative_to(root / "book" / "executed").with_suffix("").as_posix()
-        if rel in run_pages or rel in ("analysis", "figures"):
+        if path.stem == "figures":
             assert any("image/png" in o.get("data", {}) for o in outputs), f"{path}: no plot"
-    for stage, runs in SMOKE_RUNS.items():
-        for run in runs:
-            s = json.loads((root / "results" / stage / f"{run}.json").read_text())
-            assert s["run"] == run and -1.0 <= s["test"]["srcc"] <= 1.0
+    groups = yaml.safe_load((root / "params.yaml").read_text())["study"]["groups"]
+    for g in groups:
+        s = json.loads((root / "results" / "study" / f"{g}.json").read_text())
+        assert s["group"] == g and all(-1.0 <= r["test_srcc"] <= 1.0 for r in s["rows"])
     from qfm.checkpoint import load_model
 
     _, meta = load_model(root / "models" / "default.safetensors", "cpu")
-    assert meta["source_run"] == "full-s0" and meta["config"]["distill"]["enabled"]
+    assert meta["source"]["variant"] == "full" and meta["config"]["distill"]["enabled"]
+    verdicts = json.loads((root / "results" / "verdicts.json").read_text())
+    assert set(verdicts) == set(groups)
     assert (root / "book" / "_build" / "html" / "results.html").is_file()
 
 
@@ -244,9 +208,7 @@ def test_smoke_pipeline_is_up_to_date_and_reports_metrics(smoke_project):
     assert status.returncode == 0 and json.loads(status.stdout) == {}, status.stdout
     metrics = dvc(root, "metrics", "show", "--json")
     assert metrics.returncode == 0, metrics.stderr
-    shown = json.dumps(json.loads(metrics.stdout))
-    for run in [*SMOKE_RUNS["train"], *SMOKE_RUNS["distill"]]:
-        assert f"{run}.json" in shown
+    assert "verdicts.json" in json.dumps(json.loads(metrics.stdout))
 
 
 @pytest.mark.slow
@@ -260,10 +222,10 @@ def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp
         raw["qfm"]["rho"] = 0.1
         params.write_text(yaml.safe_dump(raw, sort_keys=False))
         changed = set(json.loads(dvc(root, "status", "--json").stdout))
-        assert not changed & {"world", "upstream"}
-        assert {f"train@{r}" for r in SMOKE_RUNS["train"]} <= changed
+        assert not changed & {"world", "weights", "features"}
+        assert {"tune", "study@main"} <= changed
         raw["qfm"]["rho"] = yaml.safe_load(original)["qfm"]["rho"]
-        raw["figures"]["seed"] = 1
+        raw["figures"]["split"] = 1
         params.write_text(yaml.safe_dump(raw, sort_keys=False))
         changed = set(json.loads(dvc(root, "status", "--json").stdout))
         assert changed == {"figures"}, changed
