@@ -25,19 +25,31 @@ VARIANTS: dict[str, str] = {
     "baseline_long": "control: the baseline trained for as many steps as the distilled student",
 }
 
+# variant key → a short description (tables with little room, e.g. the intro's)
+SHORT: dict[str, str] = {
+    "baseline": "the reference", "gate": "+ adaptive feature selection",
+    "qfm": "+ matching and semantic noise, no gate",
+    "gate_qfm": "QFM-IQM without distillation", "full": "QFM-IQM",
+    "rho0": "control: ρ = 0 (the loss term, no perturbation)",
+    "random_partner": "control: random partner", "random_direction": "control: random direction",
+    "sam": "SAM direction", "distill": "control: distillation without QFM",
+    "baseline_long": "control: baseline at the student's steps",
+}
+
 # data-set key (qfm.data.facts) → the one name the book uses
 DATASETS: dict[str, str] = {
     "live": "LIVE", "csiq": "CSIQ", "tid2013": "TID2013", "kadid10k": "KADID-10k",
     "livec": "LIVEC", "koniq10k": "KonIQ-10k", "flive": "LIVEFB", "spaq": "SPAQ",
 }
 
-# measured quantity (a study row's key) → its label in tables and figures
+# measured quantity (a study row's key) → its label in tables and figures (PLCC is after the
+# 4-parameter logistic fit unless marked raw; "held-out" = the held-out photos)
 METRICS: dict[str, str] = {
     "test_srcc": "test SRCC",
-    "test_plcc": "test PLCC (after logistic)",
+    "test_plcc": "test PLCC",
     "test_plcc_raw": "test PLCC (raw)",
-    "heldout_srcc": "held-out photos SRCC",
-    "heldout_plcc": "held-out photos PLCC (after logistic)",
+    "heldout_srcc": "held-out SRCC",
+    "heldout_plcc": "held-out PLCC",
     "val_srcc": "validation SRCC",
     "share": "semantic-noise share",
     "share_upstream": "semantic-noise share of the upstream",

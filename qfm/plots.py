@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -74,7 +75,7 @@ def deltas_figure(paired: pd.DataFrame, cmp: pd.DataFrame, path: str | Path,
 def sweep_figure(sweep: pd.DataFrame, base: pd.DataFrame, path: str | Path) -> Path:
     """Left: paired Δ test SRCC vs spurious strength per variant (95 % CI); right: the
     baseline's own test SRCC vs strength (mean, 95 % CI)."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7.6, 3.2))
     variants = list(dict.fromkeys(sweep["variant"]))
     width = 0.06
     for i, v in enumerate(variants):
@@ -114,6 +115,7 @@ def curves_figure(rows: pd.DataFrame, variants, path: str | Path) -> Path:
         m, s = arr.mean(0), arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(n)
         ax.plot(x, m, color=_colour(v, i), label=f"{v} ({len(arr)} seeds)", marker=".")
         ax.fill_between(x, m - s, m + s, color=_colour(v, i), alpha=0.18, lw=0)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation SRCC")
     ax.legend(fontsize=8, frameon=False)

@@ -80,7 +80,7 @@ def summary_table(rows: pd.DataFrame, variants) -> Table:
     df = pd.DataFrame(out)
     return html_table(df, numeric=[c for c in df.columns if c != "variant"],
                       notes="mean ± sd over seeds; PLCC after the 4-parameter logistic fit "
-                            "unless marked raw")
+                            "unless marked raw; held-out = the held-out photos")
 
 
 def verdict_record(rows: pd.DataFrame, groups: dict[str, list],
@@ -143,19 +143,20 @@ def mean_ci_frame(rows: pd.DataFrame, by: str, metric: str, variant: str | None 
 
 
 def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
-    """Spurious strength | baseline test SRCC | Δ [CI] and verdict per variant."""
-    out = []
-    for s, g in sweep.groupby("spurious"):
-        b = base[base["spurious"] == s].iloc[0]
-        row = {"spurious strength": f"{s:g}",
-               "baseline test SRCC [95 % CI]": f"{b['mean']:.3f} "
-                                               f"[{b['ci_lo']:.3f}, {b['ci_hi']:.3f}]"}
-        for r in g.itertuples():
-            row[f"{r.variant}: Δ [95 % CI]"] = r.delta_ci
-            row[f"{r.variant}: verdict"] = r.verdict
-        out.append(row)
-    df = pd.DataFrame(out)
-    return html_table(df, numeric=[c for c in df.columns if "Δ" in c or "SRCC" in c])
+    """One row per spurious strength and variant: the baseline's own test SRCC there, the
+    variant's paired Δ against it [95 % CI] and the verdict."""
+    base = base.set_index("spurious")
+    df = pd.DataFrame({
+        "spurious strength": [f"{s:g}" for s in sweep["spurious"]],
+        "baseline test SRCC [95 % CI]": [
+            f"{base.at[s, 'mean']:.3f} [{base.at[s, 'ci_lo']:.3f}, {base.at[s, 'ci_hi']:.3f}]"
+            for s in sweep["spurious"]],
+        "variant": sweep["variant"],
+        "Δ test SRCC vs baseline [95 % CI]": sweep["delta_ci"],
+        "verdict": sweep["verdict"]})
+    return html_table(df.sort_values(["spurious strength", "variant"], kind="stable"),
+                      numeric=["spurious strength", "baseline test SRCC [95 % CI]",
+                               "Δ test SRCC vs baseline [95 % CI]"])
 
 
 def best_last_table(rows: pd.DataFrame, variants) -> Table:
@@ -232,20 +233,24 @@ def tuning_frame(tune: dict, defaults: dict) -> pd.DataFrame:
 def tuning_table(frame: pd.DataFrame, seeds) -> Table:
     """The tuning trials as the book shows them (chosen on validation, never on test)."""
     df = pd.DataFrame({
-        "tuned": frame["step"], "variant": frame["variant"],
-        "value tried": [f"{v:g}" + (" (params.yaml value)" if r else "")
-                        for v, r in zip(frame["value"], frame["reused"])],
+        "tuned": frame["step"], "on": frame["variant"],
+        "value": [f"{v:g}" + (" *" if r else "") for v, r in zip(frame["value"],
+                                                                 frame["reused"])],
         "validation SRCC": frame["val_srcc"],
         "best epoch = last": frame["best_is_last"],
         "chosen": ["chosen" if c else "" for c in frame["chosen"]]})
-    return html_table(df, {"best epoch = last": ".0%"}, numeric=["value tried"],
+    return html_table(df, {"best epoch = last": ".0%"}, numeric=["value"],
                       notes=f"validation SRCC: mean over the tuning seeds "
-                            f"({', '.join(map(str, seeds))}); test never read")
+                            f"({', '.join(map(str, seeds))}); test is never read. "
+                            f"* the params.yaml value: its trial is the best of the step "
+                            f"before, reused")
 
 
 def chosen_text(tune: dict) -> str:
-    """``learning rate = 0.0005, ρ = 0.2, λ_qfm = 1, τ = 0.05``."""
-    return ", ".join(f"{KEYS.get(k, k)} = {v:g}" for k, v in tune["chosen"].items())
+    """``learning rate = 0.0005, ρ = 0.2, λ_qfm = 1, τ = 0.05`` (in the order tuned)."""
+    order = [k for k in KEYS if k in tune["chosen"]] + \
+        [k for k in tune["chosen"] if k not in KEYS]
+    return ", ".join(f"{KEYS.get(k, k)} = {tune['chosen'][k]:g}" for k in order)
 
 
 def unseen_table(unseen: dict) -> Table:

@@ -97,7 +97,8 @@ def html_table(df: pd.DataFrame, formats: dict | None = None, notes: str = "",
         if callable(spec):
             cells[col] = [MISSING if is_missing(v) else str(spec(v)) for v in series]
         else:
-            default = "d" if pd.api.types.is_integer_dtype(series) else ".3f"
+            whole = is_num and series.dropna().map(lambda v: float(v).is_integer()).all()
+            default = "d" if pd.api.types.is_integer_dtype(series) or whole else ".3f"
             cells[col] = [fmt(v, spec or default) for v in series]
     head = "".join(f'<th class="{"num" if c in right else "text"}">{html.escape(str(c))}</th>'
                    for c in cells.columns)

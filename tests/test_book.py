@@ -28,14 +28,16 @@ from screenshot_book import check_pages  # noqa: E402
 PRE = re.compile(r"<pre\b.*?</pre>", re.S | re.I)
 TAGS = re.compile(r"<[^>]+>")
 ARTEFACTS = {
-    "stderr or warning box": re.compile(r'class="[^"]*\b(?:output stderr|stderr|warning)\b',
+    "stderr or warning box": re.compile(r'class="(?:[^"]*\s)?(?:stderr|warning)(?:\s[^"]*)?"',
                                         re.I),
     "warning text": re.compile(r"\b\w*Warning:|TqdmWarning", re.I),
     "progress bar": re.compile(r"\d+%\|[█▏▎▍▌▋▊▉ ]*\|"),
     "empty output box": re.compile(r'<div class="cell_output[^"]*">\s*</div>'),
     "machine path": re.compile(r"(?<![\w.])/(?:work|tmp|root|home)/"),
 }
-MISSING_CELL = re.compile(r"\b(?:nan|NaN|None)\b")
+MISSING_CELL = re.compile(r"<t[dh]\b[^>]*>\s*(?:nan|NaN|None|&lt;NA&gt;|NaT)?\s*</t[dh]>"
+                          r'|class="pasted-text">\s*(?:nan|NaN|None)?\s*<')
+MISSING_WORD = re.compile(r"\b(?:nan|NaN)\b")  # never English; "None" is, so cells only
 NOT_MEASURED_BLOCK = re.compile(r"not measured", re.I)
 
 
@@ -51,10 +53,11 @@ def page_artefacts(text: str) -> list[str]:
     found += [f"raw block: {TAGS.sub('', b)[:60]!r}" for b in blocks
               if NOT_MEASURED_BLOCK.search(b)]
     body = re.sub(r"<(script|style)\b.*?</\1>", "", PRE.sub("", text), flags=re.S | re.I)
+    found += [f"missing value shown: {m.group(0)[:60]!r}" for m in [MISSING_CELL.search(body)]
+              if m]
     visible = html_lib.unescape(TAGS.sub(" ", body))
-    found += [f"missing value shown: {m.group(0)!r} in "
-              f"{visible[max(0, m.start() - 40):m.end() + 20]!r}"
-              for m in [MISSING_CELL.search(visible)] if m]
+    found += [f"missing value shown: {visible[max(0, m.start() - 40):m.end() + 20]!r}"
+              for m in [MISSING_WORD.search(visible)] if m]
     return found
 
 
@@ -99,13 +102,15 @@ def test_the_artefact_scanner_catches_what_a_reader_should_not_see():
            "<p>TqdmWarning: IProgress not found</p>",
            "<p>features: 40%|████      | 4/10</p>",
            '<div class="cell_output docutils container">\n</div>',
-           "<td>nan</td>", "<td class='num'>None</td>",
+           "<td>nan</td>", '<td class="num">None</td>', "<td></td>",
+           '<span class="pasted-text">nan</span>', "<p>Δ nan</p>",
            "<p>written to /work/main/results</p>", "<pre>not measured yet</pre>"]
     for text in bad:
         assert page_artefacts(text), text
     good = ["<p>score 0.912</p>", "<pre>if x is None:\n    pass</pre>",
             "<p><em>not measured yet</em></p>", "<p>results/study/main.json</p>",
-            "<td>–</td>", "<p>nanoGPT and NaNs-free code</p>"]
+            "<td>–</td>", "<p>nanoGPT and NaNs-free code</p>", "<p>None of them ran</p>",
+            '<div class="cell tag_remove-stderr docutils container">x</div>']
     for text in good:
         assert not page_artefacts(text), (text, page_artefacts(text))
 
