@@ -46,13 +46,13 @@ def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
 
 
 def answer(row, metric: str = "test_srcc") -> str:
-    """One line: the verdict, then the evidence — ``better: Δ test SRCC +0.012, 95 % CI
-    [+0.004, +0.020], 10 paired seeds``."""
+    """One line: the verdict, then the evidence — ``better (Δ test SRCC +0.012, 95 % CI
+    [+0.004, +0.020], 10 paired seeds)``."""
     if np.isnan(row.ci_lo):
-        return f"{row.verdict}: Δ {metric_label(metric)} {row.delta:+.3f} " \
-               f"({row.n} paired seed{'s' if row.n != 1 else ''}, too few for an interval)"
-    return (f"{row.verdict}: Δ {metric_label(metric)} {row.delta:+.3f}, 95 % CI "
-            f"[{row.ci_lo:+.3f}, {row.ci_hi:+.3f}], {row.n} paired seeds")
+        return f"{row.verdict} (Δ {metric_label(metric)} {row.delta:+.3f}, " \
+               f"{row.n} paired seed{'s' if row.n != 1 else ''}: too few for an interval)"
+    return (f"{row.verdict} (Δ {metric_label(metric)} {row.delta:+.3f}, 95 % CI "
+            f"[{row.ci_lo:+.3f}, {row.ci_hi:+.3f}], {row.n} paired seeds)")
 
 
 def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "test_srcc"

@@ -173,7 +173,7 @@ def test_prose_numbers_are_glued(html):
         assert "pasted-text" in text or "qfm-table" in text, f"{name}: nothing glued"
         assert "{glue" not in text and "glue:text" not in text, f"{name}: unresolved glue"
     intro = (html / "intro.html").read_text()
-    assert re.search(r'class="pasted-text">(?:better|no difference detected|worse): Δ', intro)
+    assert re.search(r'class="pasted-text">(?:better|no difference detected|worse) \(Δ', intro)
     assert "deltas_intro.png" in intro and "qfm-table" in intro
 
 

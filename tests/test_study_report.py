@@ -30,7 +30,7 @@ def test_verdicts_come_from_the_paired_interval():
     assert cmp.at["up", "verdict"] == "better" and cmp.at["down", "verdict"] == "worse"
     assert cmp.at["up", "wins"] == 10
     line = sr.answer(next(sr.comparison(r, ["up"]).itertuples()))
-    assert line.startswith("better: Δ test SRCC +0.0") and "95 % CI [+" in line and "10 paired seeds" in line
+    assert line.startswith("better (Δ test SRCC +0.0") and "95 % CI [+" in line and "10 paired seeds" in line
     word, _ = sr.share_direction(r, "down")
     assert word == "lower"
 
