@@ -124,8 +124,11 @@ def curves_figure(rows: pd.DataFrame, variants, path: str | Path) -> Path:
 
 
 def ladder_figure(frame: pd.DataFrame, rows: pd.DataFrame, path: str | Path) -> Path:
-    """The ablation ladder: each rung's seeds (grey) and mean with its 95 % CI (no lines)."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.4))
+    """The ablation ladder. Left: each rung's seeds (grey) and mean with its 95 % CI. Right:
+    each rung minus the rung below, paired by seed (mean, 95 % CI; colour = verdict). Rungs
+    are separate models: no line joins them."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.4, 3.3),
+                                 gridspec_kw={"width_ratios": [1.15, 1]})
     rng = np.random.default_rng(0)
     for i, r in enumerate(frame.itertuples()):
         vals = rows.loc[rows["variant"] == r.variant, "test_srcc"].to_numpy()
@@ -140,6 +143,19 @@ def ladder_figure(frame: pd.DataFrame, rows: pd.DataFrame, path: str | Path) -> 
     ax.set_ylabel("test SRCC")
     ax.legend(fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
+    steps = frame.iloc[1:]
+    labels = [f"{b}\n− {a}" for a, b in zip(frame["variant"].iloc[:-1], steps["variant"])]
+    for i, r in enumerate(steps.itertuples()):
+        c = VERDICT_COLOURS.get(r.step_verdict, "k")
+        err = [[r.step_delta - r.step_lo], [r.step_hi - r.step_delta]] \
+            if not np.isnan(r.step_lo) else None
+        bx.errorbar([i], [r.step_delta], yerr=err, fmt="D", color=c, capsize=4,
+                    markeredgecolor="k")
+    bx.axhline(0, color="k", lw=0.8)
+    bx.set_xticks(range(len(steps)), labels, fontsize=8)
+    bx.set_xlim(-0.5, len(steps) - 0.5)
+    bx.set_ylabel("paired Δ test SRCC (step)")
+    bx.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
 
