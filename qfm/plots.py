@@ -186,7 +186,7 @@ def unseen_figure(unseen: dict, path: str | Path) -> Path:
                 label=f"{kind.replace('_', ' ')} ({'ordered' if r['ordered'] else 'not ordered'})")
     ax.set_xticks(range(6), ["pristine", "1", "2", "3", "4", "5"])
     ax.set_xlabel("distortion level")
-    ax.set_ylabel("predicted quality (0–100)")
+    ax.set_ylabel("predicted quality (pseudo-MOS scale)")
     ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from qfm import study_report as sr
+from qfm import tuning_report
 
 
 def rows(deltas: dict[str, float], n: int = 10, group: str = "main") -> pd.DataFrame:
@@ -55,7 +56,7 @@ def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_defaults(
                        t(0.85, **{"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.lambda_qfm": 3.0}),
                        t(0.84, **{"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.lambda_qfm": 3.0,
                                   "qfm.tau": 0.1})]}
-    f = sr.tuning_frame(tune, {"qfm.lambda_qfm": 1.0, "qfm.tau": 0.05})
+    f = tuning_report.tuning_frame(tune, {"qfm.lambda_qfm": 1.0, "qfm.tau": 0.05})
     assert f["key"].tolist() == ["train.lr"] * 2 + ["qfm.rho"] * 2 + ["qfm.lambda_qfm"] * 2 \
         + ["qfm.tau"] * 2
     lam = f[f["key"] == "qfm.lambda_qfm"]
@@ -63,7 +64,11 @@ def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_defaults(
     assert lam["val_srcc"].tolist() == [0.8, 0.85]  # λ = 1 is the chosen ρ trial
     tau = f[f["key"] == "qfm.tau"]
     assert tau["val_srcc"].tolist() == [0.85, 0.84] and tau["chosen"].tolist() == [True, False]
-    assert sr.chosen_text(tune).startswith("learning rate = 0.001, ρ = 0.2")
+    assert tuning_report.chosen_text(tune).startswith("learning rate = 0.001, ρ = 0.2")
+    grid = pd.DataFrame({"step": ["ρ"] * 3 + ["τ"] * 3, "value": [0.05, 0.2, 0.5] * 2,
+                         "chosen": [False, False, True, False, True, False]})
+    assert tuning_report.edge_text(grid).startswith("Chosen at the edge of the range tried: "
+                                                    "ρ (highest) —")
 
 
 def test_ladder_compares_each_rung_with_the_one_below():
