@@ -115,7 +115,7 @@ class TrainConfig:
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
     split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
     epochs: int = 15  # passes over the training split
-    batch_size: int = 8  # images per step (chosen on validation: benchmarks/baseline_select.py)
+    batch_size: int = 8  # images per step
     lr: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
     warmup_epochs: float = 2.0  # linear warm-up length

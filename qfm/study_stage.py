@@ -40,8 +40,10 @@ def study_params(params: dict) -> dict:
         if key not in st:
             raise ConfigError(f"study.{key}: missing")
     for name, g in st["groups"].items():
-        if not isinstance(g, dict) or set(g) != {"spurious", "variants"}:
-            raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}")
+        if not isinstance(g, dict) or not {"spurious", "variants"} <= set(g) or \
+                set(g) - {"spurious", "variants", "features", "seeds"}:
+            raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}"
+                              f" (optional: features, seeds)")
     return st
 
 
@@ -52,8 +54,9 @@ def _raw(params_path) -> dict:
         return yaml.safe_load(fh) or {}
 
 
-def _features(st: dict) -> str:
-    return str(paths.features_dir() / f"{st['features']}.safetensors")
+def _features(st: dict, group: dict | None = None) -> str:
+    name = (group or {}).get("features", st["features"])
+    return str(paths.features_dir() / f"{name}.safetensors")
 
 
 
@@ -114,7 +117,8 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         out: the JSON file of rows (one per run, no weights).
         tuned: ``tune.json`` whose ``chosen`` values apply to every run (variants' own keys
             win, e.g. the ρ = 0 control).
-        head_out: where to save the head of the best-validation ``full`` run (group main).
+        head_out: where to save the head of the best-validation ``full`` run (of the best
+            run when the group has no ``full``); group main's is the default model's head.
     Returns:
         The rows.
     """
@@ -125,17 +129,16 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
                           f"(known: {', '.join(st['groups'])})")
     g = st["groups"][group]
     extra = read_json(tuned)["chosen"] if tuned else {}
-    seeds = list(st["seeds"])[:2] if base.shared.smoke else list(st["seeds"])
+    seeds = list(g.get("seeds", st["seeds"]))
+    seeds = seeds[:2] if base.shared.smoke else seeds
     specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]), extra)
-    results = run_specs(specs, _features(st), str(paths.world_dir()), st.get("workers", 2),
-                        progress)
+    results = run_specs(specs, _features(st, g), str(paths.world_dir()),
+                        st.get("workers", 2), progress)
     rows = [dict(summary_row(r), group=group) for r in results]
-    write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows}, out)
-    if head_out is not None:
-        full = [r for r in results if r["variant"] == DEFAULT_VARIANT]
-        if not full:
-            raise ConfigError(f"study.groups.{group}: no {DEFAULT_VARIANT!r} runs to choose "
-                              f"the default model from")
+    write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows,
+                "features": Path(_features(st, g)).stem}, out)
+    if head_out is not None:  # the default variant's best run (or the group's best run)
+        full = [r for r in results if r["variant"] == DEFAULT_VARIANT] or results
         best = max(full, key=lambda r: r["val_srcc"])
         spec = next(s for s in specs if s.variant == best["variant"] and s.seed == best["seed"])
         from qfm.config import to_dict

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_pipeline import ROOT, SMOKE_RUNS, smoke_pipeline
+from test_pipeline import ROOT, smoke_pipeline
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from screenshot_book import check_pages  # noqa: E402
@@ -54,13 +54,9 @@ def test_every_referenced_image_exists_and_nothing_is_remote(html):
         assert "mathjax" not in text and "fonts.googleapis" not in text, page.name
 
 
-def test_every_toc_page_and_every_run_notebook_is_built(html):
+def test_every_toc_page_is_built(html):
     for f in toc_files():
         assert (html / f"{f}.html").is_file(), f
-    for stage, runs in SMOKE_RUNS.items():
-        for run in runs:
-            page = (html / "executed" / stage / f"{run}.html").read_text()
-            assert run in re.search(r"<title>(.*?)</title>", page, re.S).group(1)
 
 
 def test_prose_numbers_are_glued(html):

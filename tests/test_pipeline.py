@@ -23,22 +23,15 @@ import nbformat
 import pytest
 import yaml
 
-from qfm import accuracy, pipeline, tables
+from qfm import pipeline
 from qfm.config import RunConfig, load_params, parse_sets, to_dict
-from qfm.engine import config_hash
 from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPER_SECTIONS = {"variants", "runs"}  # pipeline sections that are no stage's own
-SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], contents_per_photo=3,
-                   distortions=["gaussian_blur", "gaussian_noise", "jpeg"], levels=3,
-                   unlabelled_per_content=1, split=[0.5, 0.25, 0.25])
-SMOKE_RUNS = {
-    "train": {r: {"variant": r.rsplit("-s", 1)[0], "seed": int(r.rsplit("-s", 1)[1])}
-              for r in ("baseline-s0", "baseline-s1", "gate_qfm-s0", "gate_qfm-s1",
-                        "tau_lo-s0")},
-    "distill": {"full-s0": {"variant": "gate_qfm", "seed": 0},
-                "full-s1": {"variant": "gate_qfm", "seed": 1}}}
+HELPER_SECTIONS = {"variants"}  # pipeline sections that are no stage's own
+SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], heldout_photos=["coffee"],
+                   contents_per_photo=3, distortions=["gaussian_blur", "gaussian_noise", "jpeg"],
+                   levels=3, unlabelled_per_content=1, split=[0.5, 0.25, 0.25], splits=2)
 
 
 def dvc_yaml() -> dict:
@@ -101,16 +94,21 @@ def test_params_load_and_every_component_key_is_listed():
         assert not missing, f"params.yaml {section}: list every key (-S reaches it): {missing}"
 
 
-def test_distill_runs_reuse_their_teacher_run():
-    """The teacher a student derives is exactly its train run: same config hash."""
-    from qfm.distill_run import teacher_config
+def test_study_groups_name_known_variants_and_students_have_their_teacher():
+    from qfm.study import split_variant
 
-    raw, params = params_raw(), ROOT / "params.yaml"
-    for name, item in raw["runs"]["distill"].items():
-        student = pipeline.run_config(params, item["variant"], item["seed"], distill=True)
-        plain = pipeline.run_config(params, item["variant"], item["seed"])
-        assert student.distill.enabled and not plain.distill.enabled
-        assert config_hash(teacher_config(student)) == config_hash(plain), name
+    raw = params_raw()
+    variants = raw["variants"]
+    assert len(raw["study"]["seeds"]) >= 10, "the comparison needs >= 10 paired seeds"
+    for name, group in raw["study"]["groups"].items():
+        for v in group["variants"]:
+            assert v in variants, f"study.groups.{name}: unknown variant {v}"
+            _, study = split_variant(variants[v])
+            if "teacher" in study:
+                assert study["teacher"] in group["variants"], f"{name}: {v}'s teacher is missing"
+    assert set(raw["study"]["groups"]["main"]["variants"]) >= {
+        "baseline", "gate_qfm", "full", "rho0", "random_partner", "random_direction", "distill",
+        "baseline_long"}
 
 
 def test_paper_profile_is_defined_once_and_its_flags_round_trip():
@@ -121,35 +119,6 @@ def test_paper_profile_is_defined_once_and_its_flags_round_trip():
     assert words[0::2] == ["-S"] * len(PAPER_PROFILE)
     assert parse_sets(words[1::2]) == PAPER_PROFILE
 
-
-def test_sweep_table_picks_runs_that_differ_in_one_key():
-    import pandas as pd
-
-    raw = {"variants": {"base": {"qfm": {"enabled": True}},
-                        "lo": {"qfm": {"enabled": True, "tau": 0.02}},
-                        "other": {"qfm": {"enabled": True, "tau": 0.02, "rho": 0.1}}}}
-    runs = pd.DataFrame([("base-s0", "base", "train", 0, 0.05, 0.5, 0.6),
-                         ("lo-s0", "lo", "train", 0, 0.02, 0.4, 0.5),
-                         ("other-s0", "other", "train", 0, 0.02, 0.9, 0.9)],
-                        columns=["run", "variant", "kind", "seed", "tau", "srcc", "plcc"])
-    table = tables.sweep_table(runs, raw, "base", "qfm.tau", 0)
-    assert table["run"].tolist() == ["lo-s0", "base-s0"]
-
-
-def test_budget_frames_reads_the_experiment_and_absent_is_none(tmp_path):
-    assert accuracy.budget_frames(tmp_path / "absent.json") is None
-    run = lambda srcc, share: {"test": {"srcc": srcc, "plcc": srcc + 0.01}, "val_srcc": srcc,
-                               "train_seconds": 100.0, "base_rate": 0.4,
-                               "share": {"upstream": 0.9, "selected": share}}
-    data = {"seeds": [0, 1], "budget": {"train.epochs": 15},
-            "runs": {"full": [run(0.9, 0.2), run(0.8, 0.4)],
-                     "baseline": [run(0.7, 0.5), run(0.9, 0.5)]}}
-    (tmp_path / "e.json").write_text(json.dumps(data))
-    runs, spread = accuracy.budget_frames(tmp_path / "e.json")
-    assert len(runs) == 4 and spread["model"].tolist() == ["baseline", "full"]
-    full = spread.set_index("model").loc["full"]
-    assert full["srcc_mean"] == pytest.approx(0.85) and full["share_mean"] == pytest.approx(0.3)
-    assert full["srcc_std"] == pytest.approx(0.0707, abs=1e-4)
 
 # --- the smoke pipeline ---------------------------------------------------------------------
 
@@ -183,7 +152,6 @@ def make_smoke_project(dst: Path) -> Path:
     raw = params_raw()
     raw["shared"]["smoke"] = True
     raw["world"].update(SMOKE_WORLD)
-    raw["runs"] = SMOKE_RUNS
     (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
     return dst
@@ -214,26 +182,23 @@ def test_smoke_pipeline_runs_every_notebook(smoke_project):
     executed = sorted((root / "book" / "executed").rglob("*.ipynb"))
     names = {p.relative_to(root / "book" / "executed").with_suffix("").as_posix()
              for p in executed}
-    run_pages = {f"{stage}/{r}" for stage, items in SMOKE_RUNS.items() for r in items}
-    others = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(SMOKE_RUNS)
-    assert names == run_pages | others
+    assert names == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert nb.metadata["papermill"]["exception"] is None or \
             nb.metadata["papermill"]["exception"] is False, path.name
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], path.name
-        rel = path.relative_to(root / "book" / "executed").with_suffix("").as_posix()
-        if rel in run_pages or rel in ("analysis", "figures"):
-            assert any("image/png" in o.get("data", {}) for o in outputs), f"{path}: no plot"
-    for stage, runs in SMOKE_RUNS.items():
-        for run in runs:
-            s = json.loads((root / "results" / stage / f"{run}.json").read_text())
-            assert s["run"] == run and -1.0 <= s["test"]["srcc"] <= 1.0
+    groups = params_raw()["study"]["groups"]
+    for group in groups:
+        res = json.loads((root / "results" / "study" / f"{group}.json").read_text())
+        assert res["group"] == group and res["rows"]
+        assert all(-1.0 <= r["test_srcc"] <= 1.0 for r in res["rows"])
     from qfm.checkpoint import load_model
 
     _, meta = load_model(root / "models" / "default.safetensors", "cpu")
-    assert meta["source_run"] == "full-s0" and meta["config"]["distill"]["enabled"]
+    assert meta["source"]["variant"] == "full" and meta["config"]["distill"]["enabled"]
+    assert (root / "results" / "study" / "unseen_photo.json").is_file()
     assert (root / "book" / "_build" / "html" / "results.html").is_file()
 
 
@@ -244,9 +209,7 @@ def test_smoke_pipeline_is_up_to_date_and_reports_metrics(smoke_project):
     assert status.returncode == 0 and json.loads(status.stdout) == {}, status.stdout
     metrics = dvc(root, "metrics", "show", "--json")
     assert metrics.returncode == 0, metrics.stderr
-    shown = json.dumps(json.loads(metrics.stdout))
-    for run in [*SMOKE_RUNS["train"], *SMOKE_RUNS["distill"]]:
-        assert f"{run}.json" in shown
+    assert "verdicts.json" in json.dumps(json.loads(metrics.stdout))
 
 
 @pytest.mark.slow
@@ -260,42 +223,12 @@ def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp
         raw["qfm"]["rho"] = 0.1
         params.write_text(yaml.safe_dump(raw, sort_keys=False))
         changed = set(json.loads(dvc(root, "status", "--json").stdout))
-        assert not changed & {"world", "upstream"}
-        assert {f"train@{r}" for r in SMOKE_RUNS["train"]} <= changed
+        assert not changed & {"world", "weights", "features", "upstream", "features_toy"}
+        assert {"tune"} | {f"study@{g}" for g in raw["study"]["groups"]} <= changed
         raw["qfm"]["rho"] = yaml.safe_load(original)["qfm"]["rho"]
-        raw["figures"]["seed"] = 1
+        raw["figures"] = {**(raw.get("figures") or {}), "_probe": 1}
         params.write_text(yaml.safe_dump(raw, sort_keys=False))
         changed = set(json.loads(dvc(root, "status", "--json").stdout))
         assert changed == {"figures"}, changed
     finally:
         params.write_text(original)
-
-
-def test_tuning_table_ranks_by_validation_and_adds_the_reference(tmp_path):
-    run = lambda val, test: {"val_srcc": val, "test": {"srcc": test}}
-    (tmp_path / "tuning").mkdir()
-    for name, val, test in (("a", 0.7, 0.9), ("b", 0.8, 0.1)):
-        (tmp_path / "tuning" / f"{name}.json").write_text(json.dumps(
-            {"settings": {"qfm.rho": val}, "seeds": [0, 1],
-             "runs": {"gate_qfm": [run(val, test), run(val, test)]}}))
-    (tmp_path / "main.json").write_text(json.dumps(
-        {"seeds": [0, 1, 2], "runs": {"gate_qfm": [run(0.5, 0.5)] * 2 + [run(0.0, 0.0)],
-                                      "baseline": [run(0.6, 0.6)] * 3}}))
-    t = accuracy.tuning_table(tmp_path / "tuning", tmp_path / "main.json")
-    g = t[t["variant"] == "gate_qfm"]
-    assert g["setting"].tolist() == ["qfm.rho=0.8", "qfm.rho=0.7", "params.yaml"]  # by val
-    assert g["val_srcc"].iloc[-1] == pytest.approx(0.5)  # reference on the tuned seeds only
-    assert t[t["variant"] == "baseline"]["seeds"].tolist() == [2]
-    assert accuracy.tuning_table(tmp_path / "absent").empty
-
-
-def test_selection_table_ranks_candidates_by_validation_not_test(tmp_path):
-    run = lambda val, test: {"val_srcc": val, "test_srcc": test}
-    (tmp_path / "s.json").write_text(json.dumps({"candidates": [
-        {"name": "a", "settings": ["train.batch_size=32"], "runs": [run(0.7, 0.9), run(0.9, 0.9)]},
-        {"name": "b", "settings": [], "runs": [run(0.85, 0.1), run(0.85, 0.1)]}]}))
-    t = accuracy.selection_table(tmp_path / "s.json")
-    assert t["candidate"].tolist() == ["b", "a"]  # 0.85 > 0.80 on val; test would say a
-    assert t["settings"].tolist() == ["(budget)", "train.batch_size=32"]
-    assert t["val_per_seed"].iloc[1] == "0.700 / 0.900"
-    assert accuracy.selection_table(tmp_path / "absent.json").empty
