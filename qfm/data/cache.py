@@ -20,7 +20,7 @@ from PIL import Image
 from qfm import paths
 from qfm.data.facts import FACTS, canonical_name
 from qfm.data.label_io import DataError
-from qfm.data.table import write_csv_atomic
+from qfm.data.table import new_file_mode, write_csv_atomic
 
 _FORMATS = {"png": ("PNG", ".png", {}), "jpg": ("JPEG", ".jpg", {"quality": 95})}
 
@@ -78,6 +78,7 @@ def _resize_one(name: str, src: Path, dst: Path, fmt: str) -> str:
         try:
             with os.fdopen(fd, "wb") as fh:
                 im.save(fh, format=kind, **opts)
+            os.chmod(tmp, new_file_mode())
             os.replace(tmp, dst)  # a kill never leaves a half image under the final name
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -84,11 +84,25 @@ def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             df.to_csv(fh, index=False)
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0o600 would hide the file from others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the umask (``mkstemp``: 0o600)."""
+    try:  # Linux: read the umask without changing it (os.umask is process-wide)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

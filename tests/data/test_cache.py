@@ -50,3 +50,14 @@ def test_cache_errors(kadid_root, spaq_root, tmp_path):
     (spaq_root / "TestImage" / "00002.jpg").unlink()
     with pytest.raises(DataError, match="1 image.*could not be cached.*00002.jpg"):
         build_cache("spaq", read_dataset("spaq", spaq_root), spaq_root, tmp_path / "c")
+
+
+def test_cached_copies_and_table_are_world_readable(koniq_root, tmp_path):
+    old = os.umask(0o022)
+    try:
+        table = read_dataset("koniq10k", koniq_root).head(2)
+        cached = build_cache("koniq10k", table, koniq_root, tmp_path / "c")
+    finally:
+        os.umask(old)
+    for f in [*(tmp_path / "c" / p for p in cached["image"]), tmp_path / "c" / "table.csv"]:
+        assert f.stat().st_mode & 0o777 == 0o644, f
