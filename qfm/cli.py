@@ -71,8 +71,10 @@ def cmd_distill(args) -> int:
     cfg = override(_config(args), {"distill.enabled": True})
     m = run_distill(cfg, args.run_dir)
     t, tt = m["test"], m["teacher"]["test"]
-    print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
-          f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote {Path(args.run_dir) / 'metrics.json'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line
+        print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
+              f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote "
+              f"{Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
