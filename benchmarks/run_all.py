@@ -13,7 +13,10 @@ notices new ones and rebuilds the page.
 Threads: ``--threads 1`` (default) exports OMP_NUM_THREADS=1 — on 2 cores shared with other
 jobs, torch's default of 2 intra-op threads made a training step 10-100× slower (the
 threads spin-wait for each other). CPU, 2 busy cores: about 15 minutes with ``--pipeline
-smoke``. ``gpu_check`` without CUDA writes nothing (an earlier GPU result is kept).
+smoke``. ``gpu_check`` without CUDA writes nothing (an earlier GPU result is kept). A run
+whose 1-minute load average (before or after) exceeds the CPU cores is stored with
+``_run.loaded = true`` and a warning: the Performance page flags it and does not quote its
+absolute rates.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qfm import paths
+from qfm.performance import is_loaded, machine_load
 
 HERE = Path(__file__).resolve().parent
 CPU = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages")
+OTHER = ("gpu_check", "analyze_memory")  # run with --only
 PIPELINE = {"smoke": ["--run", "--smoke", "--", "--keep-going"],
             "full": ["--run", "--", "--keep-going"],
             "notebooks": ["--notebooks", "book/executed"]}
@@ -57,6 +62,13 @@ def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> dict | 
         print(f"{name}: exit {proc.returncode}, nothing stored", file=sys.stderr)
         return None
     result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    # other jobs took CPU time from it: the Performance page flags it and withholds its rates
+    run["loaded"] = is_loaded({"_run": run})
+    if run["loaded"]:
+        load, cores = machine_load({"_run": run})
+        print(f"{name}: measured on a loaded machine (load {load:.1f} on {cores} cores): "
+              f"stored with loaded=true; the Performance page will not quote its rates",
+              file=sys.stderr)
     if result.get("status", "").startswith("no CUDA") and (out_dir / f"{name}.json").exists():
         print(f"{name}: {result['status']} (kept the earlier result)", file=sys.stderr)
         return result
@@ -70,7 +82,7 @@ def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> dict | 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=[*CPU, "gpu_check"], help="these benchmarks")
+    p.add_argument("--only", nargs="+", choices=[*CPU, *OTHER], help="these benchmarks")
     p.add_argument("--pipeline", choices=[*PIPELINE, "skip"], default="smoke",
                    help="pipeline_stages source: smoke / full dvc repro in a copy, or the "
                    "executed notebooks' durations")

@@ -137,3 +137,23 @@ def test_baseline_select_without_upstream_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [sel.__file__, "--upstream", str(tmp_path / "no.pt")])
     with pytest.raises(SystemExit, match="no.pt: no upstream checkpoint"):
         sel.main()
+
+
+def test_run_all_marks_a_result_measured_on_a_loaded_machine(tmp_path, monkeypatch, capsys):
+    run_all = load("run_all")
+    (tmp_path / "fake.py").write_text("print('{\"value\": 1}')\n")
+    monkeypatch.setattr(run_all, "HERE", tmp_path)
+    monkeypatch.setattr(run_all.os, "getloadavg", lambda: (7.5, 6.0, 5.0))
+    monkeypatch.setattr(run_all.os, "sched_getaffinity", lambda pid: {0, 1})
+    r = run_all.run_one("fake", [], 1, tmp_path / "out")
+    stored = json.loads((tmp_path / "out" / "fake.json").read_text())
+    assert r["_run"]["loaded"] is True and stored["_run"]["loaded"] is True
+    assert "load 7.5 on 2 cores" in capsys.readouterr().err
+    monkeypatch.setattr(run_all.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert run_all.run_one("fake", [], 1, tmp_path / "out")["_run"]["loaded"] is False
+
+
+def test_analyze_memory_benchmark_runs_small(monkeypatch, capsys):
+    out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16"], monkeypatch, capsys)
+    assert out["pairs"] == 300 * 299 // 2 and out["peak_rss_gib"] > 0
+    assert set(out["share"]) == {"upstream", "selected"}
