@@ -13,7 +13,6 @@ script run must be one of the stage's ``deps`` or inside a folder that is.
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 import shlex
 from pathlib import Path
