@@ -111,8 +111,10 @@ def cmd_distill(args) -> int:
     cfg = override(_config(args), {"distill.enabled": True})
     m = run_distill(cfg, args.run_dir)
     t, tt = m["test"], m["teacher"]["test"]
-    print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
-          f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote {Path(args.run_dir) / 'metrics.json'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line
+        print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
+              f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote "
+              f"{Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
@@ -132,7 +134,8 @@ def cmd_evaluate(args) -> int:
     from qfm.evaluate import evaluate_checkpoint
 
     cfg = _config(args)
-    metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part)
+    split = None if args.split is None else -1 if args.split == "official" else int(args.split)
+    metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part, args.dataset, split)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
@@ -249,9 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(rerun the same command to resume)")
     sp.set_defaults(func=cmd_train)
 
-    sp = common(sub.add_parser("evaluate", help="evaluate a checkpoint on a split"))
+    sp = common(sub.add_parser("evaluate", help="evaluate a checkpoint on the split it was "
+                               "trained on"))
     sp.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
     sp.add_argument("--part", default="test", choices=["train", "val", "test"])
+    sp.add_argument("--dataset", default=None, help="another data set (default: the "
+                    "checkpoint's)")
+    sp.add_argument("--split", default=None, help="another split index or 'official' "
+                    "(default: the checkpoint's; params.yaml's train.split is not used)")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("predict", help="score image files with a trained checkpoint")

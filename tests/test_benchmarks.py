@@ -143,3 +143,7 @@ def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "lt.json").read_text()) == out
 
 
+def test_analyze_memory_benchmark_runs_small(monkeypatch, capsys):
+    out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16"], monkeypatch, capsys)
+    assert out["pairs"] == 300 * 299 // 2 and out["peak_rss_gib"] > 0
+    assert set(out["share"]) == {"upstream", "selected"}
