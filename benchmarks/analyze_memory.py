@@ -16,9 +16,6 @@ numpy's allocations as traced by ``tracemalloc``. Target: within 4 GiB at N = 10
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
 import tempfile
 import time
@@ -28,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from qfm.analysis import observe
+from qfm.bench import Record, add_out_argument
 
 TARGET_GIB = 4.0
 
@@ -40,12 +38,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=10_000, help="features (images)")
     p.add_argument("--width", type=int, default=384, help="feature width (ViT-S: 384)")
+    add_out_argument(p, "analyze_memory")
     args = p.parse_args()
-    out = {"benchmark": "analyze_memory", "cpu_cores": len(os.sched_getaffinity(0)),
-           "machine": platform.machine(), "numpy": np.__version__,
-           "load_average_before": [round(x, 2) for x in os.getloadavg()],
-           "n": args.n, "width": args.width, "pairs": args.n * (args.n - 1) // 2,
-           "target_gib": TARGET_GIB}
+    record = Record("analyze_memory")
+    out = {"numpy": np.__version__, "n": args.n, "width": args.width,
+           "pairs": args.n * (args.n - 1) // 2, "target_gib": TARGET_GIB}
     rng = np.random.default_rng(0)
     feats = {"upstream": rng.normal(size=(args.n, args.width)).astype(np.float32),
              "selected": rng.normal(size=(args.n, args.width)).astype(np.float32)}
@@ -64,8 +61,7 @@ def main() -> None:
     out["within_target"] = out["peak_rss_gib"] <= TARGET_GIB
     out["share"] = {k: round(v, 4) for k, v in r["share"].items()}
     out["base_rate"] = round(r["base_rate"], 4)
-    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(out, indent=2))
+    record.finish(out, args.out)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,14 @@ def cmd_study(args) -> int:
         rows = study_stage.run_group(args.params, args.group, args.out, args.tuned,
                                      args.head_out)
         print(f"wrote {args.out}: {len(rows)} runs")
-    else:  # default
-        meta = study_stage.export_default(args.head, args.out, args.check_out)
-        print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
+    return 0
+
+
+def cmd_default(args) -> int:
+    from qfm.default_model import export_default
+
+    meta = export_default(args.head, args.out, args.check_out)
+    print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
     return 0
 
 
@@ -230,16 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_features)
 
-    sp = sub.add_parser("study", help="the embedded default's study (tune | run | default)")
-    sp.add_argument("action", choices=["tune", "run", "default"])
+    sp = sub.add_parser("study", help="the embedded default's study (tune | run)")
+    sp.add_argument("action", choices=["tune", "run"])
     sp.add_argument("--params", default="params.yaml", help="params file")
     sp.add_argument("--group", default=None, help="run: a key of study.groups")
-    sp.add_argument("--out", required=True, help="the JSON (tune/run) or checkpoint (default)")
+    sp.add_argument("--out", required=True, help="the JSON file")
     sp.add_argument("--tuned", default=None, help="run: tune.json whose choices apply")
     sp.add_argument("--head-out", default=None, help="run: save the best-val full run's head")
-    sp.add_argument("--head", default=None, help="default: the head saved by run")
-    sp.add_argument("--check-out", default=None, help="default: the unseen-photo ladder check")
     sp.set_defaults(func=cmd_study)
+
+    sp = sub.add_parser("default", help="join the frozen upstream and the study's chosen head "
+                        "into the default model")
+    sp.add_argument("--head", required=True, help="the head saved by `qfm study run`")
+    sp.add_argument("--out", required=True, help="the checkpoint to write")
+    sp.add_argument("--check-out", default=None, help="score distortion ladders of a photo no "
+                    "world contains and write them here (JSON)")
+    sp.set_defaults(func=cmd_default)
 
     sp = common(sub.add_parser("upstream", help="pre-train the backbone on the upstream "
                                "semantic task"))

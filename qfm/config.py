@@ -226,6 +226,18 @@ def override(cfg: Any, dotted: dict[str, Any]) -> Any:
     return from_dict(type(cfg), data)
 
 
+def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"qfm": {"tau": 0.02}}`` → ``{"qfm.tau": 0.02}`` (what :func:`override` takes)."""
+    out: dict[str, Any] = {}
+    for k, v in (nested or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and key.count(".") == 0:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def parse_sets(items: typing.Iterable[str] | None) -> dict[str, Any]:
     """``["train.lr=1e-3", ...]`` (``--set`` arguments) → ``{"train.lr": 0.001}`` for override."""
     import yaml

@@ -277,7 +277,7 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
         base: the component sections (typed).
         extra: dotted overrides applied to every run (e.g. tuned values).
     """
-    from qfm.pipeline import flatten
+    from qfm.config import flatten
 
     table = params.get("variants") or {}
     specs = []

@@ -189,14 +189,14 @@ def test_the_check_finds_what_each_kind_of_entry_point_imports():
     assert {"qfm/cli.py", "qfm/config.py", "qfm/data/world.py", "qfm/__init__.py",
             "qfm/data/__init__.py"} <= world
     assert "qfm/engine.py" not in world  # other sub-commands' imports are not counted
-    snippet = required('python -c "from qfm.report import export_checkpoint; '
+    snippet = required('python -c "from qfm.checkpoint import export_checkpoint; '
                        "export_checkpoint('a', 'b')\"")
-    assert {"qfm/report.py", "qfm/checkpoint.py", "qfm/config.py"} <= snippet
-    train = required("papermill notebooks/train.ipynb book/executed/train/x.ipynb -p seed 0")
-    assert {"notebooks/train.ipynb", "qfm/engine.py", "qfm/distributed.py",
-            "qfm/data/sources.py"} <= train
-    assert "book/executed/train/x.ipynb" not in train
+    assert {"qfm/checkpoint.py", "qfm/atomic.py"} <= snippet
+    perf = required("papermill notebooks/performance.ipynb book/executed/x.ipynb -p seed 0")
+    assert {"notebooks/performance.ipynb", "qfm/performance.py"} <= perf
+    assert "book/executed/x.ipynb" not in perf
     stage = {"cmd": "qfm data cache --dataset koniq10k --root x", "deps": ["qfm/data"]}
     assert missing_deps(stage) == sorted({"qfm/__init__.py", "qfm/cli.py", "qfm/config.py",
-                                          "qfm/paths.py"} & required(stage["cmd"]))
+                                          "qfm/paths.py", "qfm/atomic.py"}
+                                         & required(stage["cmd"]))
     assert "qfm/paths.py" in missing_deps(stage)
