@@ -178,6 +178,18 @@ def cmd_protocol(args) -> int:
     return 0
 
 
+def cmd_paper(args) -> int:
+    from qfm.protocol import protocol_stage
+
+    res = protocol_stage(args.params, args.out)
+    if res["status"] != "run":
+        print(f"protocol: {res['reason']} (wrote {args.out}/protocol.json)")
+    for v, s in res.get("variants", {}).items():
+        print(f"{res['dataset']} {v}: median SRCC {s['srcc']['median']:.4f} "
+              f"PLCC {s['plcc']['median']:.4f} (n={s['srcc']['n']})")
+    return 0
+
+
 def cmd_cross(args) -> int:
     from qfm.protocol import cross_dataset
 
@@ -329,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", default="runs/protocol", help="folder for the runs and "
                     "protocol.json (finished splits are reused)")
     sp.set_defaults(func=cmd_protocol)
+
+    sp = sub.add_parser("paper", help="the protocol stage: params.yaml's protocol section "
+                        "(data set, splits, variants, profile) on a real data set")
+    sp.add_argument("--params", default="params.yaml", help="params file")
+    sp.add_argument("--out", default="results/protocol", help="folder for protocol.json and "
+                    "the runs")
+    sp.set_defaults(func=cmd_paper)
 
     sp = common(sub.add_parser("cross", help="cross-data-set test: a checkpoint on all images "
                                "of another data set"))

@@ -257,8 +257,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 # Top-level sections of params.yaml that belong to the pipeline as a whole, not to one stage
-# or component: the training variants and the runs that `dvc.yaml` fans out over.
-HELPER_SECTIONS = ("runs", "variants")
+# or component: the variants the study and the protocol stage read.
+HELPER_SECTIONS = ("variants",)
 
 
 def pipeline_sections(params: str | Path) -> set[str]:

@@ -26,11 +26,11 @@ PAPER_REPORTED = pd.DataFrame(
 # takes the same keys. model.weights must point at local ImageNet DeiT-III weights.
 PAPER_PROFILE: dict[str, Any] = {
     "model.backbone": "deit3_small_patch16_224", "model.img_size": 224,
-    "model.backbone_kwargs": {}, "model.dim": 0,
+    "model.backbone_kwargs": {}, "model.dim": 0, "model.tokens": "last",
     "model.heads": 6, "model.weights": "/path/to/deit3_small.safetensors",
     "train.epochs": 9, "train.warmup_epochs": 3.0, "train.step_epochs": 3, "train.gamma": 0.1,
     "train.lr": 0.0002, "train.batch_size": 16, "train.eval_every": 1, "train.amp": True,
-    "train.workers": 8, "distill.views": 2}
+    "train.workers": 8, "qfm.anchors": 0, "distill.views": 2}
 
 
 def profile_section(section: str) -> dict[str, Any]:

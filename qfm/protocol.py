@@ -95,3 +95,54 @@ def parse_splits(text: str) -> list[int]:
     if not out:
         raise ValueError(f"--splits {text!r}: no split given (e.g. 0-9, 0,1,2 or official)")
     return out
+
+
+def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
+    """The ``protocol`` stage: the paper's protocol on the data set ``params.yaml`` names.
+
+    ``protocol.dataset: none`` (the default) writes a "not run" record and trains nothing:
+    the embedded default needs no protocol run, and the real data sets are not shipped. A
+    queued experiment sets it (``dvc exp run --queue -S protocol.dataset=koniq10k``); the
+    ``protocol.profile`` (``paper``: :data:`qfm.paper.PAPER_PROFILE` with
+    ``protocol.weights``; ``params``: the component sections as they are) applies to this
+    stage only, so the world's study is untouched.
+
+    Returns:
+        ``{"dataset", "status", "variants": {variant: protocol summary}}``, also written to
+        ``out_dir/protocol.json``.
+    """
+    import yaml
+
+    from qfm.config import ConfigError, flatten, load_params
+    from qfm.paper import PAPER_PROFILE
+    from qfm.study import split_variant
+
+    raw = yaml.safe_load(Path(params_path).read_text()) or {}
+    pr = raw.get("protocol") or {}
+    for key in ("dataset", "splits", "variants", "profile", "weights"):
+        if key not in pr:
+            raise ConfigError(f"protocol.{key}: missing in {params_path}")
+    out_dir = Path(out_dir)
+    if pr["dataset"] in ("none", "", None):
+        result = {"dataset": None, "status": "not run",
+                  "reason": "protocol.dataset is none: needs a real data set and a GPU"}
+        write_json(result, out_dir / "protocol.json")
+        return result
+    if pr["profile"] not in ("paper", "params"):
+        raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
+    base = load_params(params_path)
+    profile = {**PAPER_PROFILE, "model.weights": pr["weights"]} if pr["profile"] == "paper" \
+        else {}
+    variants = raw.get("variants") or {}
+    result = {"dataset": pr["dataset"], "status": "run", "profile": pr["profile"],
+              "variants": {}}
+    for v in pr["variants"]:
+        if v not in variants:
+            raise ConfigError(f"protocol.variants: unknown variant {v!r}")
+        over, _ = split_variant(variants[v])
+        cfg = override(base, {**profile, **flatten(over)})
+        res = run_protocol(cfg, pr["dataset"], parse_splits(str(pr["splits"])),
+                           out_dir / "runs" / v, progress)
+        result["variants"][v] = res["summary"]
+    write_json(result, out_dir / "protocol.json")
+    return result

@@ -46,14 +46,6 @@ def test_load_params_names_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
-def test_unknown_params_section_rejected_when_sections_are_given(tmp_path):
-    p = tmp_path / "params.yaml"
-    p.write_text("train:\n  epochs: 1\nfigures: {}\nfigurs: {}\n")
-    assert load_params(p).train.epochs == 1  # other stages' sections: ignored by default
-    with pytest.raises(ConfigError, match=r"params\.yaml: figurs: unknown section"):
-        load_params(p, sections={"figures"})
-
-
 def test_repo_params_yaml_has_only_component_stage_and_helper_sections():
     """Every top-level section is a config component, a dvc.yaml stage or a helper section."""
     from pathlib import Path
@@ -78,7 +70,7 @@ def test_pipeline_sections_are_known(tmp_path):
     # a stage's own section (named in the dvc.yaml beside it) and the pipeline's helpers
     (tmp_path / "dvc.yaml").write_text("stages:\n  figures:\n    cmd: echo\n")
     p = tmp_path / "params.yaml"
-    p.write_text("train: {epochs: 3}\nfigures: {seed: 0}\nruns: {}\nvariants: {}\n")
+    p.write_text("train: {epochs: 3}\nfigures: {seed: 0}\nvariants: {}\n")
     assert load_params(p).train.epochs == 3
     (tmp_path / "dvc.yaml").unlink()
     with pytest.raises(ConfigError, match="figures: unknown section"):

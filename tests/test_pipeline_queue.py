@@ -4,16 +4,15 @@ A copy of the project (smoke parameters as in ``tests/test_pipeline.py``) is com
 a KonIQ-10k tree in the real layout (1024×768 JPEGs) sits outside it, reached through
 ``QFM_DATA``, as a queued experiment runs in a copy of the git commit. ``qfm data check`` and
 ``qfm data split`` run as the recipe says, then ``dvc exp run --queue`` with the recipe's data
-set and distillation flags (read from params.yaml's recipe; the GPU profile's model and budget
-flags are left to the smoke parameters) and ``dvc queue start``. The experiment must run every
-stage to the book — it used to crash at the distill stage (``distill.unlabelled: world``).
+flag (read from params.yaml's recipe; the smoke project trains its CPU model instead of the
+GPU profile) and ``dvc queue start``. The experiment must run the protocol stage (baseline and
+distilled QFM-IQM on every split) and every stage to the book.
 A few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -29,12 +28,12 @@ BIN = Path(sys.executable).parent
 
 
 def recipe_flags() -> dict[str, str]:
-    """The ``-S key=value`` flags of params.yaml's DVC queue recipe that are not the GPU
-    profile's model or budget: the data set and the distillation settings."""
+    """The ``-S key=value`` flags of params.yaml's DVC queue recipe but the DeiT weights file
+    (the smoke project trains with its own CPU model: ``protocol.profile: params``)."""
     text = (ROOT / "params.yaml").read_text()
     block = text[text.index("# Paper profile"):]
-    flags = dict(re.findall(r"-S '?((?:model|train|distill|shared)\.[^=\s]+)=([^\s']+)", block))
-    return {k: v for k, v in flags.items() if k == "train.dataset" or k.startswith("distill.")}
+    flags = dict(re.findall(r"-S '?((?:protocol)\.[^=\s]+)=([^\s']+)", block))
+    return {k: v for k, v in flags.items() if k != "protocol.weights"}
 
 
 def run(root: Path, env: dict, *cmd: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -47,9 +46,12 @@ def run(root: Path, env: dict, *cmd: str, timeout: int = 600) -> subprocess.Comp
 @pytest.mark.slow
 def test_dvc_queue_recipe_runs_to_the_book_on_an_authentic_tree(real_data, tmp_path):
     flags = recipe_flags()
-    dataset = flags["train.dataset"]
+    dataset = flags["protocol.dataset"]
     assert dataset != "world" and (real_data / dataset).is_dir(), dataset
     root = make_smoke_project(tmp_path / "project")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["protocol"].update(profile="params", splits="0-1")  # the CPU model, two splits
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = smoke_env(root)
     env.pop("QFM_HOME")  # a queued experiment runs in its own copy: paths from its cwd
     env.update(QFM_DATA=str(real_data), GIT_AUTHOR_NAME="qfm test",
@@ -79,7 +81,8 @@ def test_dvc_queue_recipe_runs_to_the_book_on_an_authentic_tree(real_data, tmp_p
     assert re.search(rf"{dataset}\s.*Success", status), f"{status}\n{logs[-4000:]}"
     run(root, env, dvc, "exp", "apply", dataset)
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    assert "book" in lock and any(s.startswith("distill@") for s in lock), sorted(lock)
-    distilled = [json.loads((root / "results" / "distill" / f).read_text())
-                 for f in os.listdir(root / "results" / "distill")]
-    assert distilled and all(d["dataset"] == dataset for d in distilled)
+    assert "book" in lock and "protocol" in lock, sorted(lock)
+    res = json.loads((root / "results" / "protocol" / "protocol.json").read_text())
+    assert res["dataset"] == dataset and res["status"] == "run"
+    assert set(res["variants"]) == {"baseline", "full"}  # full: teacher → student per split
+    assert all(v["srcc"]["n"] == 2 for v in res["variants"].values())

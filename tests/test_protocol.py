@@ -1,5 +1,7 @@
 import json
 
+from pathlib import Path
+
 import pytest
 
 from qfm.protocol import cross_dataset, parse_splits, run_protocol
@@ -61,3 +63,26 @@ def test_protocol_with_distillation_trains_teacher_and_student(tiny_home, tmp_pa
     metrics = json.loads((run / "metrics.json").read_text())
     assert "kd" in metrics["history"][0] and "teacher" in metrics
     assert res["splits"][0]["teacher_srcc"] == metrics["teacher"]["test"]["srcc"]
+
+
+def test_protocol_stage_not_run_without_a_data_set_and_checks_its_keys(tmp_path):
+    import yaml
+
+    from qfm.config import ConfigError
+    from qfm.protocol import protocol_stage
+
+    root = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    assert raw["protocol"]["dataset"] == "none"  # the embedded default trains no protocol
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    res = protocol_stage(p, tmp_path / "out")
+    assert res["status"] == "not run" and (tmp_path / "out" / "protocol.json").is_file()
+    raw["protocol"].update(dataset="koniq10k", profile="gpu")
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="protocol.profile: expected 'paper' or 'params'"):
+        protocol_stage(p, tmp_path / "out")
+    del raw["protocol"]["weights"]
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="protocol.weights: missing"):
+        protocol_stage(p, tmp_path / "out")

@@ -11,6 +11,7 @@ without it (or made another way) is rebuilt.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -142,6 +143,5 @@ def _recipe(out: Path) -> dict | None:
 
 
 def _write_recipe(out: Path, recipe: dict) -> None:
-    tmp = out / ".cache.json.tmp"
-    tmp.write_text(json.dumps(recipe, sort_keys=True) + "\n")
-    os.replace(tmp, out / "cache.json")
+    atomic_write(out / "cache.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(recipe, sort_keys=True) + "\n"))
