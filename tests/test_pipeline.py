@@ -23,12 +23,12 @@ import nbformat
 import pytest
 import yaml
 
-from qfm import pipeline
+from qfm import config, pipeline
 from qfm.config import RunConfig, load_params, parse_sets, to_dict
 from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
-from qfm.config import HELPER_SECTIONS  # noqa: E402  (pipeline sections that are no stage's own)
+HELPER_SECTIONS = set(config.HELPER_SECTIONS)  # pipeline sections that are no stage's own
 SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], heldout_photos=["coffee"],
                    contents_per_photo=3, distortions=["gaussian_blur", "gaussian_noise", "jpeg"],
                    levels=3, unlabelled_per_content=1, split=[0.5, 0.25, 0.25], splits=2)
