@@ -26,9 +26,11 @@ import sys
 from pathlib import Path
 
 from qfm import paths
+from qfm.performance import is_loaded, machine_load
 
 HERE = Path(__file__).resolve().parent
 CPU = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages")
+OTHER = ("gpu_check", "analyze_memory")  # run with --only
 PIPELINE = {"smoke": ["--run", "--smoke", "--", "--keep-going"],
             "full": ["--run", "--", "--keep-going"],
             "notebooks": ["--notebooks", "book/executed"]}
@@ -50,7 +52,7 @@ def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=[*CPU, "gpu_check"], help="these benchmarks")
+    p.add_argument("--only", nargs="+", choices=[*CPU, *OTHER], help="these benchmarks")
     p.add_argument("--pipeline", choices=[*PIPELINE, "skip"], default="smoke",
                    help="pipeline_stages source: smoke / full dvc repro in a copy, or the "
                    "executed notebooks' durations")

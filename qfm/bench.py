@@ -3,8 +3,7 @@
 * :class:`Record`: the one machine/load record every result carries (``result["machine"]``:
   cores, threads, load average before and after, times, command) and the one way a result is
   stored — atomically, by default in ``benchmarks/results/<name>.json``, the folder the book's
-  Performance and Results pages read (:mod:`qfm.performance`, :mod:`qfm.accuracy`).
-* :data:`FULL_BUDGET`: the baseline's full CPU training budget (``qfm.config``'s defaults).
+  Performance page reads (:mod:`qfm.performance`).
 * :func:`synthetic_photos`, :func:`train_step`, :func:`predict_vs_backbone`: the photos, the
   training step and the ``qfm predict`` ÷ backbone timing that several benchmarks use.
 
@@ -32,11 +31,6 @@ from PIL import Image
 from qfm import paths
 from qfm.checkpoint import write_json
 from qfm.config import RunConfig, TrainConfig
-
-# the baseline's full CPU budget: qfm.config's defaults (chosen by benchmarks/baseline_select.py)
-FULL_BUDGET = {f"train.{k}": getattr(TrainConfig(), k)
-               for k in ("epochs", "warmup_epochs", "step_epochs", "batch_size", "eval_every")}
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -62,21 +62,41 @@ def read_json(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
 
 
+HEADER_KEY = "qfm_meta"  # the metadata, as JSON, in the safetensors header
+
+
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
                  meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Save tensors as safetensors (atomically) and ``meta`` + sha256 as the JSON sidecar.
+
+    The metadata also goes into the safetensors header, so the weights file alone is complete
+    and its rename is the one that counts: a kill before the sidecar's rename leaves the new
+    weights beside an old sidecar, which :func:`load_tensors` recognises and sets aside.
 
     Returns:
         The metadata written.
     """
     path = Path(path)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(flat, tmp))
     meta = dict(meta or {})
-    meta.update(sha256=sha256(path), qfm_version=__version__, code=code_version(),
-                weights=path.name)
+    meta.update(qfm_version=__version__, code=code_version(), weights=path.name)
+    meta.pop("sha256", None)
+    header = {HEADER_KEY: json.dumps(meta, sort_keys=True, default=str)}
+    atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=header))
+    meta["sha256"] = sha256(path)
     write_json(meta, sidecar(path))
     return meta
+
+
+def _header_meta(path: Path) -> dict | None:
+    """The metadata :func:`save_tensors` put in the header (None: none, or unreadable)."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            text = (fh.metadata() or {}).get(HEADER_KEY)
+        meta = json.loads(text) if text else None
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -138,9 +158,15 @@ def load_tensors(path: str | Path, verify: bool = True) -> tuple[dict[str, torch
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     meta = read_json(sidecar(path)) if sidecar(path).is_file() else {}
-    if verify and meta.get("sha256") and meta["sha256"] != sha256(path):
-        raise CheckpointError(f"{path}: sha256 does not match {sidecar(path).name} "
-                              f"(file changed or truncated)")
+    header = _header_meta(path)
+    if verify and meta.get("sha256") and meta["sha256"] != (digest := sha256(path)):
+        rest = {k: v for k, v in meta.items() if k != "sha256"}
+        if header is None or rest == header:  # the same save: the weights changed since
+            raise CheckpointError(f"{path}: sha256 does not match {sidecar(path).name} "
+                                  f"(file changed or truncated)")
+        meta = {**header, "sha256": digest}  # the sidecar of an earlier save (killed between)
+    elif not meta and header is not None:  # no sidecar: the header has it all
+        meta = {**header, "sha256": sha256(path)}
     try:
         return load_file(str(path)), meta
     except (SafetensorError, OSError, ValueError) as err:

@@ -68,9 +68,14 @@ def cmd_study(args) -> int:
         rows = study_stage.run_group(args.params, args.group, args.out, args.tuned,
                                      args.head_out)
         print(f"wrote {args.out}: {len(rows)} runs")
-    else:  # default
-        meta = study_stage.export_default(args.head, args.out, args.check_out)
-        print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
+    return 0
+
+
+def cmd_default(args) -> int:
+    from qfm.default_model import export_default
+
+    meta = export_default(args.head, args.out, args.check_out)
+    print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
     return 0
 
 
@@ -111,8 +116,10 @@ def cmd_distill(args) -> int:
     cfg = override(_config(args), {"distill.enabled": True})
     m = run_distill(cfg, args.run_dir)
     t, tt = m["test"], m["teacher"]["test"]
-    print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
-          f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote {Path(args.run_dir) / 'metrics.json'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line
+        print(f"student test SRCC {t['srcc']:.4f} PLCC {t['plcc']:.4f}; teacher SRCC "
+              f"{tt['srcc']:.4f} PLCC {tt['plcc']:.4f}; wrote "
+              f"{Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
@@ -132,7 +139,8 @@ def cmd_evaluate(args) -> int:
     from qfm.evaluate import evaluate_checkpoint
 
     cfg = _config(args)
-    metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part)
+    split = None if args.split is None else -1 if args.split == "official" else int(args.split)
+    metrics = evaluate_checkpoint(args.checkpoint, cfg, args.part, args.dataset, split)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
@@ -167,6 +175,18 @@ def cmd_protocol(args) -> int:
     s = res["summary"]
     print(f"{args.dataset}: median SRCC {s['srcc']['median']:.4f} PLCC {s['plcc']['median']:.4f}"
           f" (mean SRCC {s['srcc']['mean']:.4f} ± {s['srcc']['std']:.4f}, n={s['srcc']['n']})")
+    return 0
+
+
+def cmd_paper(args) -> int:
+    from qfm.protocol import protocol_stage
+
+    res = protocol_stage(args.params, args.out)
+    if res["status"] != "run":
+        print(f"protocol: {res['reason']} (wrote {args.out}/protocol.json)")
+    for v, s in res.get("variants", {}).items():
+        print(f"{res['dataset']} {v}: median SRCC {s['srcc']['median']:.4f} "
+              f"PLCC {s['plcc']['median']:.4f} (n={s['srcc']['n']})")
     return 0
 
 
@@ -227,16 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_features)
 
-    sp = sub.add_parser("study", help="the embedded default's study (tune | run | default)")
-    sp.add_argument("action", choices=["tune", "run", "default"])
+    sp = sub.add_parser("study", help="the embedded default's study (tune | run)")
+    sp.add_argument("action", choices=["tune", "run"])
     sp.add_argument("--params", default="params.yaml", help="params file")
     sp.add_argument("--group", default=None, help="run: a key of study.groups")
-    sp.add_argument("--out", required=True, help="the JSON (tune/run) or checkpoint (default)")
+    sp.add_argument("--out", required=True, help="the JSON file")
     sp.add_argument("--tuned", default=None, help="run: tune.json whose choices apply")
     sp.add_argument("--head-out", default=None, help="run: save the best-val full run's head")
-    sp.add_argument("--head", default=None, help="default: the head saved by run")
-    sp.add_argument("--check-out", default=None, help="default: the unseen-photo ladder check")
     sp.set_defaults(func=cmd_study)
+
+    sp = sub.add_parser("default", help="join the frozen upstream and the study's chosen head "
+                        "into the default model")
+    sp.add_argument("--head", required=True, help="the head saved by `qfm study run`")
+    sp.add_argument("--out", required=True, help="the checkpoint to write")
+    sp.add_argument("--check-out", default=None, help="score distortion ladders of a photo no "
+                    "world contains and write them here (JSON)")
+    sp.set_defaults(func=cmd_default)
 
     sp = common(sub.add_parser("upstream", help="pre-train the backbone on the upstream "
                                "semantic task"))
@@ -249,9 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(rerun the same command to resume)")
     sp.set_defaults(func=cmd_train)
 
-    sp = common(sub.add_parser("evaluate", help="evaluate a checkpoint on a split"))
+    sp = common(sub.add_parser("evaluate", help="evaluate a checkpoint on the split it was "
+                               "trained on"))
     sp.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
     sp.add_argument("--part", default="test", choices=["train", "val", "test"])
+    sp.add_argument("--dataset", default=None, help="another data set (default: the "
+                    "checkpoint's)")
+    sp.add_argument("--split", default=None, help="another split index or 'official' "
+                    "(default: the checkpoint's; params.yaml's train.split is not used)")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("predict", help="score image files with a trained checkpoint")
@@ -310,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", default="runs/protocol", help="folder for the runs and "
                     "protocol.json (finished splits are reused)")
     sp.set_defaults(func=cmd_protocol)
+
+    sp = sub.add_parser("paper", help="the protocol stage: params.yaml's protocol section "
+                        "(data set, splits, variants, profile) on a real data set")
+    sp.add_argument("--params", default="params.yaml", help="params file")
+    sp.add_argument("--out", default="results/protocol", help="folder for protocol.json and "
+                    "the runs")
+    sp.set_defaults(func=cmd_paper)
 
     sp = common(sub.add_parser("cross", help="cross-data-set test: a checkpoint on all images "
                                "of another data set"))

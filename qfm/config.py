@@ -104,7 +104,9 @@ class DistillConfig:
     enabled: bool = False  # train a teacher, pseudo-label an expanded set, train a student
     lambda_kd: float = 0.5  # weight of the distillation term
     views: int = 2  # extra views of each training image
-    unlabelled: str = ""  # folder of unlabelled images ("" = none; "world" = the default's)
+    # unlabelled images: "" none | "world" the embedded default's | "auto" the default's when
+    # training on it, none on a real data set | a folder of images
+    unlabelled: str = ""
     teacher_backbone: str = ""  # "" = same as the student
 
 
@@ -115,7 +117,7 @@ class TrainConfig:
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
     split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
     epochs: int = 15  # passes over the training split
-    batch_size: int = 8  # images per step (chosen on validation: benchmarks/baseline_select.py)
+    batch_size: int = 8  # images per step
     lr: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
     warmup_epochs: float = 2.0  # linear warm-up length
@@ -224,6 +226,18 @@ def override(cfg: Any, dotted: dict[str, Any]) -> Any:
     return from_dict(type(cfg), data)
 
 
+def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"qfm": {"tau": 0.02}}`` → ``{"qfm.tau": 0.02}`` (what :func:`override` takes)."""
+    out: dict[str, Any] = {}
+    for k, v in (nested or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and key.count(".") == 0:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def parse_sets(items: typing.Iterable[str] | None) -> dict[str, Any]:
     """``["train.lr=1e-3", ...]`` (``--set`` arguments) → ``{"train.lr": 0.001}`` for override."""
     import yaml
@@ -242,15 +256,35 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+# Top-level sections of params.yaml that belong to the pipeline as a whole, not to one stage
+# or component: the variants the study and the protocol stage read.
+HELPER_SECTIONS = ("variants",)
+
+
+def pipeline_sections(params: str | Path) -> set[str]:
+    """Top-level sections a params file may hold besides the components of :class:`RunConfig`:
+    :data:`HELPER_SECTIONS` and one per stage of the ``dvc.yaml`` beside it (a stage, its
+    params section and its notebook share one name)."""
+    import yaml
+
+    dvc = Path(params).with_name("dvc.yaml")
+    try:
+        stages = (yaml.safe_load(dvc.read_text()) or {}).get("stages") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        stages = {}
+    return set(HELPER_SECTIONS) | {str(s) for s in stages}
+
+
 def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) -> RunConfig:
     """Read ``params.yaml`` into a :class:`RunConfig`.
 
-    Only the sections that are fields of :class:`RunConfig` are read; other top-level sections
-    belong to other stages (figures, book) and are ignored unless named in ``sections``.
+    Every top-level section must be a field of :class:`RunConfig` or a section of the pipeline
+    (:func:`pipeline_sections`); anything else is a typo and is refused, as is a YAML syntax
+    error, in one line naming the file.
 
     Args:
         path: the YAML file.
-        sections: if given, raise on any top-level section not in this set nor in RunConfig.
+        sections: the other sections allowed (default: :func:`pipeline_sections`).
     Returns:
         The typed run configuration.
     """
@@ -259,15 +293,22 @@ def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
-    with path.open() as fh:
-        raw = yaml.safe_load(fh) or {}
+    try:
+        with path.open() as fh:
+            raw = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(err, "problem", None) or type(err).__name__
+        raise ConfigError(f"{path}: not valid YAML: {what}{where}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    if sections is not None:
-        extra = sorted(set(raw) - known - set(sections))
-        if extra:
-            raise ConfigError(f"{path}: {extra[0]}: unknown section")
+    other = set(pipeline_sections(path) if sections is None else sections)
+    extra = sorted(set(map(str, raw)) - known - other)
+    if extra:
+        raise ConfigError(f"{path}: {extra[0]}: unknown section (known: "
+                          f"{', '.join(sorted(known | other))})")
     try:
         return from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
     except ConfigError as err:

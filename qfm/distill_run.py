@@ -11,9 +11,14 @@
 3. **Student**: :func:`qfm.engine.fit` on labels + pseudo-labels with
    :class:`qfm.distill.DistillObjective`; its checkpoint and metrics land in ``run_dir``.
 
-Rerunning the same command reuses a finished teacher and pseudo-labels made by that teacher.
-An epoch of the student is a pass over labelled + expanded samples (``1 + views`` times the
-train split, plus the unlabelled images), so it costs that many times a baseline epoch.
+Rerunning the same command reuses a finished teacher, and pseudo-labels made by that teacher
+from the same expanded set (``pseudo_labels.json`` records its recipe: views, unlabelled
+source, seed, data set, split, crops); anything else is redone. An epoch of the student is a
+pass over labelled + expanded samples (``1 + views`` times the train split, plus the
+unlabelled images), so it costs that many times a baseline epoch.
+
+Under ``torchrun`` only rank 0 writes the expanded set and prints; the other ranks wait for it
+(the run folder must be on a file system all ranks see, as for training).
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ from qfm.data.sources import load_parts
 from qfm.data.table import write_csv_atomic
 from qfm.data.transforms import TestTransform, TrainTransform, load_rgb
 from qfm.distill import DistillObjective, PseudoLabelled, check_no_leak, make_view
+from qfm.distributed import barrier, init_distributed
 from qfm.engine import fit
 from qfm.inference import predict, resolve_device
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig:
@@ -45,6 +53,34 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     if cfg.distill.teacher_backbone:
         sets["model.backbone"] = cfg.distill.teacher_backbone
     return override(cfg, sets)
+
+
+def unlabelled_source(cfg: RunConfig) -> str:
+    """What ``distill.unlabelled`` means for this run: ``"world"``, a folder, or ``""`` (none).
+
+    ``auto`` is the embedded default's unlabelled images when training on it and none on a
+    real data set (params.yaml's setting, so the pipeline runs on either). Checked before
+    anything is trained: ``world`` on a real data set, or a folder that does not exist, is an
+    error naming the key.
+    """
+    u = cfg.distill.unlabelled
+    if u == "auto":
+        return "world" if cfg.train.dataset == "world" else ""
+    if u == "world" and cfg.train.dataset != "world":
+        raise ValueError(f"distill.unlabelled: 'world' needs train.dataset 'world', not "
+                         f"{cfg.train.dataset!r} (use auto, \"\" or a folder of images)")
+    if u not in ("", "world") and not Path(u).expanduser().is_dir():
+        raise FileNotFoundError(f"distill.unlabelled: {Path(u).expanduser()}: folder not found")
+    return u
+
+
+def expanded_recipe(cfg: RunConfig) -> dict:
+    """Everything the expanded set and its pseudo-labels depend on, besides the teacher."""
+    t, s = cfg.train, cfg.shared
+    return {"views": cfg.distill.views, "unlabelled": unlabelled_source(cfg), "seed": s.seed,
+            "dataset": t.dataset, "split": t.split,
+            "max_images": t.max_images or (48 if s.smoke else 0),
+            "img_size": cfg.model.img_size, "test_crops": t.test_crops}
 
 
 def expanded_table(cfg: RunConfig, train: pd.DataFrame, root: Path, out: Path) -> pd.DataFrame:
@@ -64,20 +100,16 @@ def expanded_table(cfg: RunConfig, train: pd.DataFrame, root: Path, out: Path) -
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             make_view(im, size, rng).save(out / rel)
             rows.append((rel, r.content, "view", r.image))
-    if d.unlabelled == "world":
-        if cfg.train.dataset != "world":
-            raise ValueError("distill.unlabelled: 'world' needs train.dataset 'world'")
+    source = unlabelled_source(cfg)
+    if source == "world":
         extra = pd.read_csv(paths.world_unlabelled_table(), dtype=str)
         extra = extra[extra["content"].isin(set(train["content"].astype(str)))]
         src_root = paths.world_dir()
         items = list(zip(extra["image"], extra["content"]))
-    elif d.unlabelled:
-        src_root = Path(d.unlabelled).expanduser()
-        if not src_root.is_dir():
-            raise FileNotFoundError(f"distill.unlabelled: {src_root}: folder not found")
+    elif source:
+        src_root = Path(source).expanduser()
         items = [(p.relative_to(src_root).as_posix(), f"unlabelled:{p.stem}")
-                 for p in sorted(src_root.rglob("*"))
-                 if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")]
+                 for p in sorted(src_root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         items = []
     for k, (img, content) in enumerate(items):
@@ -95,13 +127,28 @@ def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool =
     Returns:
         The pseudo-label table (``image, mos, content, kind, origin``), ``mos`` = teacher.
     """
-    t, s = cfg.train, cfg.shared
-    digest = sha256(teacher_ckpt)
+    _, rank, world = init_distributed(resolve_device(cfg.train.device))
     csv, side = out / "pseudo_labels.csv", out / "pseudo_labels.json"
-    if csv.is_file() and side.is_file() and read_json(side).get("teacher_sha256") == digest:
-        return pd.read_csv(csv, dtype={"content": str})
-    root, parts = load_parts(t.dataset, t.split, s.data_root, t.max_images or
-                             (48 if s.smoke else 0))
+    if rank == 0:  # rank 0 alone reads the teacher (it wrote it) and builds the set
+        digest, recipe = sha256(teacher_ckpt), expanded_recipe(cfg)
+        done = csv.is_file() and side.is_file() and (
+            lambda m: m.get("teacher_sha256") == digest and m.get("recipe") == recipe)(
+            read_json(side))
+        if not done:
+            _build_pseudo_labels(cfg, teacher_ckpt, out, digest, recipe, progress)
+    barrier(world)  # every rank then reads rank 0's files
+    return pd.read_csv(csv, dtype={"content": str})
+
+
+def _build_pseudo_labels(cfg: RunConfig, teacher_ckpt: Path, out: Path, digest: str,
+                         recipe: dict, progress: bool) -> None:
+    from qfm.checkpoint import load_model
+
+    t, s = cfg.train, cfg.shared
+    csv, side = out / "pseudo_labels.csv", out / "pseudo_labels.json"
+    for sub in ("views", "unlabelled"):  # an earlier recipe's images: not part of this set
+        shutil.rmtree(out / sub, ignore_errors=True)
+    root, parts = load_parts(t.dataset, t.split, s.data_root, recipe["max_images"])
     table = expanded_table(cfg, parts["train"], root, out)
     origins = [o for o, k in zip(table["origin"], table["kind"]) if k == "view"]
     check_no_leak(table["content"], parts, origins)  # before the teacher scores anything
@@ -109,7 +156,7 @@ def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool =
     table["mos"] = 0.0
     ds = IQADataset(table, out, TestTransform(cfg.model.img_size, t.test_crops))
     pred, _ = predict(teacher, DataLoader(ds, batch_size=64, num_workers=t.workers),
-                      resolve_device(t.device), t.amp, "pseudo-label")
+                      resolve_device(t.device), t.amp, "pseudo-label", progress)
     table["mos"] = np.clip(pred, 0.0, 1.0)
     table = table[["image", "mos", "content", "kind", "origin"]]
     write_csv_atomic(table, csv)
@@ -118,8 +165,7 @@ def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool =
                 "teacher_sha256": digest, "rows": len(table),
                 "views": int((table["kind"] == "view").sum()),
                 "unlabelled": int((table["kind"] == "unlabelled").sum()),
-                "dataset": t.dataset, "split": t.split}, side)
-    return table
+                "dataset": t.dataset, "split": t.split, "recipe": recipe}, side)
 
 
 def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
@@ -135,6 +181,9 @@ def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None
         The student's metrics dictionary, with ``teacher`` (its test metrics) added.
     """
     run_dir = Path(run_dir)
+    unlabelled_source(cfg)  # a bad distill.unlabelled fails now, not after the teacher
+    _, rank, _ = init_distributed(resolve_device(cfg.train.device))
+    progress = progress and rank == 0  # under torchrun, one voice
     tcfg = teacher_config(cfg)
     teacher_dir = paths.teacher_dir(run_dir)
     if progress:
@@ -153,5 +202,6 @@ def run_distill(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None
     metrics["teacher"] = {"test": teacher["test"], "val": teacher["val"]}
     metrics["expanded"] = {"rows": len(table), "views": int((table["kind"] == "view").sum()),
                            "unlabelled": int((table["kind"] == "unlabelled").sum())}
-    write_json(metrics, paths.run_metrics(run_dir))
+    if rank == 0:
+        write_json(metrics, paths.run_metrics(run_dir))
     return metrics

@@ -1,7 +1,8 @@
 """Data-parallel primitives for :mod:`qfm.engine` (torchrun; NCCL on GPU, gloo on CPU).
 
-Split out of the engine to keep each file small; only the engine imports this module, so the
-engine stays the one place that decides about devices, AMP and DDP. Every rank draws the same
+Split out of the engine to keep each file small; the engine (and the distillation driver,
+which must let rank 0 alone write the expanded set) imports this module, so the engine stays
+the one place that decides about devices, AMP and DDP. Every rank draws the same
 seeded global batches and takes its slice (:func:`shard_batches`); gradients are averaged by an
 explicit all-reduce after ``backward`` (:func:`sync_gradients`), which — unlike DDP's hooks —
 covers objectives that call ``model.features/select/head`` directly (QFM-IQM does).
@@ -38,6 +39,12 @@ def init_distributed(device: torch.device) -> tuple[torch.device, int, int]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return device, dist.get_rank(), dist.get_world_size()
+
+
+def barrier(world: int) -> None:
+    """Wait until every rank gets here (no-op for one process)."""
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
 
 
 def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:

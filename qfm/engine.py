@@ -151,9 +151,17 @@ def train_one_epoch(model: IQAModel, loader, optimizer, objective: Objective,
     return {**means, "steps": step - start_step}
 
 
+# How a run executes, not what it computes (loader processes, device, in-memory image cache,
+# how often state is saved): left out of the hash, so a run resumes after changing them.
+RUNTIME_KEYS = ("workers", "device", "cache", "checkpoint_every")
+
+
 def config_hash(cfg: RunConfig) -> str:
-    """Short hash of a run's configuration: resuming with another config is refused."""
-    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    """Short hash of a run's configuration (less :data:`RUNTIME_KEYS` of ``train``):
+    resuming with another config is refused."""
+    d = to_dict(cfg)
+    d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_KEYS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def label_scale(table) -> dict[str, float]:

@@ -64,6 +64,8 @@ def extract(cfg: ModelConfig, out: str | Path, world: str | Path | None = None,
     images = world_images(root)
     if max_images:
         images = images.iloc[:max_images]
+    if cfg.weights == "upstream" and upstream is None:
+        upstream = paths.upstream_checkpoint()
     bb = build_backbone(cfg, upstream)
     chunks = []
     t0 = time.perf_counter()

@@ -50,11 +50,11 @@ def reported_table() -> pd.DataFrame:
 # takes the same keys. model.weights must point at local ImageNet DeiT-III weights.
 PAPER_PROFILE: dict[str, Any] = {
     "model.backbone": "deit3_small_patch16_224", "model.img_size": 224,
-    "model.backbone_kwargs": {}, "model.dim": 0,
+    "model.backbone_kwargs": {}, "model.dim": 0, "model.tokens": "last",
     "model.heads": 6, "model.weights": "/path/to/deit3_small.safetensors",
     "train.epochs": 9, "train.warmup_epochs": 3.0, "train.step_epochs": 3, "train.gamma": 0.1,
     "train.lr": 0.0002, "train.batch_size": 16, "train.eval_every": 1, "train.amp": True,
-    "train.workers": 8, "distill.views": 2}
+    "train.workers": 8, "qfm.anchors": 0, "distill.views": 2}
 
 
 def profile_section(section: str) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def profile_section(section: str) -> dict[str, Any]:
 
 def profile_table(cfg: RunConfig) -> pd.DataFrame:
     """The CPU pipeline's setting beside the paper profile, for every key the profile sets."""
-    from qfm.pipeline import flatten
+    from qfm.config import flatten
 
     mine = flatten(to_dict(cfg))
     return pd.DataFrame([(k, str(mine.get(k)), str(v)) for k, v in PAPER_PROFILE.items()],

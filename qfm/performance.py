@@ -6,6 +6,14 @@
 module reads whatever is there — a missing or unreadable file is "not measured yet", never an
 error — and builds the tables ``notebooks/performance.ipynb`` shows. No measurement happens
 here.
+
+Two rules keep the page honest:
+
+* ``gpu_check`` counts only when it ran on a GPU: absent, "no CUDA" or a CPU dry run reads
+  :data:`NOT_RUN` wherever the page would quote it.
+* A benchmark whose 1-minute load average exceeded the machine's cores (:func:`is_loaded`)
+  ran on a loaded machine: its absolute rates and times are not quoted (the page says why),
+  its within-run ratios are quoted with the load beside them, and the tables flag it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 NOT_MEASURED = "not measured yet"
+NOT_RUN = "not run yet"  # gpu_check until it runs on a GPU
 BENCHMARKS = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages",
               "gpu_check")
 
@@ -59,6 +68,35 @@ def _machine(r: dict | None) -> dict:
     return (r or {}).get("machine") or {}
 
 
+def machine_load(r: dict | None) -> tuple[float | None, int | None]:
+    """(highest 1-minute load average recorded around a benchmark, CPU cores), None where
+    the result does not say."""
+    m = _machine(r)
+    loads = [v[0] if isinstance(v, (list, tuple)) and v else v
+             for v in (m.get("load_average_before"), m.get("load_average_after"))]
+    loads = [float(v) for v in loads if isinstance(v, (int, float))]
+    cores = m.get("cpu_cores")
+    return (max(loads) if loads else None), (int(cores) if cores else None)
+
+
+def is_loaded(r: dict | None) -> bool:
+    """Whether a benchmark ran with a load average above the machine's core count (other
+    jobs took CPU time from it: its absolute numbers say more about them than about qfm)."""
+    load, cores = machine_load(r)
+    return bool(r) and load is not None and cores is not None and load > cores
+
+
+def _load_note(r: dict) -> str:
+    load, cores = machine_load(r)
+    return f"load {load:.1f} on {cores} cores"
+
+
+def gpu_ran(r: dict | None) -> bool:
+    """Whether ``gpu_check`` ran on a GPU (not absent, not "no CUDA", not a CPU dry run)."""
+    return bool(r) and bool(_machine(r).get("gpu")) and not r.get("dry_run") \
+        and not r.get("status")
+
+
 def _conditions(name: str, r: dict) -> str:
     """One line saying what a benchmark ran on (model, batch, threads, load)."""
     m = _machine(r)
@@ -90,16 +128,25 @@ def ratio_table(results: dict[str, dict | None]) -> pd.DataFrame:
     for name, label, path, target, kind in RATIOS:
         r = results.get(name)
         value = _get(r, path)
+        if name == "gpu_check" and not gpu_ran(r):
+            why = (r or {}).get("status") or ("only a CPU dry run" if (r or {}).get("dry_run")
+                                              else "")
+            rows.append((name, label, math.nan, target, kind, None,
+                         f"{NOT_RUN} ({why})" if why else NOT_RUN, False))
+            continue
         if r is None or value is None or r.get("status") or r.get("dry_run"):
             why = (r or {}).get("status") or (f"{NOT_MEASURED} (only a CPU dry run)"
                                               if (r or {}).get("dry_run") else NOT_MEASURED)
-            rows.append((name, label, math.nan, target, kind, None, why))
+            rows.append((name, label, math.nan, target, kind, None, why, False))
             continue
         value = float(value)
         met = value <= target if kind == "max" else value >= target
-        rows.append((name, label, value, target, kind, met, _conditions(name, r)))
+        cond = _conditions(name, r)
+        if is_loaded(r):
+            cond = f"loaded machine ({_load_note(r)}): {cond}"
+        rows.append((name, label, value, target, kind, met, cond, is_loaded(r)))
     df = pd.DataFrame(rows, columns=["benchmark", "ratio_name", "ratio", "target", "kind",
-                                     "met", "conditions"])
+                                     "met", "conditions", "loaded"])
     df["kind"] = df["kind"].map({"max": "at most", "min": "at least"})
     return df
 
@@ -132,6 +179,9 @@ def gpu_table(result: dict | None) -> pd.DataFrame:
     cols = ["config", "batch", "compile", "channels_last", "images_per_s",
             "images_per_s_gpu_resident", "fed_share", "gpu_busy_share_nvidia_smi",
             "peak_memory_gib", "partial"]
+    if not gpu_ran(result):  # one row that says so (a dry run's CPU numbers are no GPU's)
+        return pd.DataFrame([{c: NOT_RUN if c == "config" else None for c in cols}],
+                            columns=cols)
     table = []
     for r in (result or {}).get("training") or []:
         row = {c: r.get(c) for c in cols}
@@ -146,13 +196,16 @@ def machine_table(results: dict[str, dict | None]) -> pd.DataFrame:
     rows = []
     for name in BENCHMARKS:
         r = results.get(name)
+        if name == "gpu_check" and not gpu_ran(r):
+            rows.append({"benchmark": name, "measured": NOT_RUN})
+            continue
         if r is None:
             rows.append({"benchmark": name, "measured": NOT_MEASURED})
             continue
         m = _machine(r)
         load = m.get("load_average_before")
         rows.append({"benchmark": name, "measured": m.get("finished") or "",
-                     "cpu_cores": m.get("cpu_cores"), "gpu": m.get("gpu") or "",
+                     "loaded": is_loaded(r), "cpu_cores": m.get("cpu_cores"), "gpu": m.get("gpu") or "",
                      "load_1min": load[0] if load else None,
                      "omp_threads": m.get("omp_num_threads"),
                      "torch_threads": m.get("torch_threads"), "seconds": m.get("seconds")})
@@ -172,25 +225,29 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     ``loader_cache``, ``loader_no_cache``, ``gpu_predict``), the loader's images/s, the
     pipeline's total, and the machine (cores, load range, threads).
     """
-    ratios = ratio_table(results)["ratio"].tolist()
+    ratios = ratio_table(results)
     keys = ("step_cost", "predict_default", "predict_paper", "loader_cache", "loader_no_cache",
             "gpu_predict")
-    out = {k: _fmt(v) for k, v in zip(keys, ratios)}
+    out = {}
+    for k, row in zip(keys, ratios.itertuples()):  # a loaded machine's ratio: with its load
+        out[k] = _fmt(row.ratio) + (f" (loaded machine: {_load_note(results[row.benchmark])})"
+                                    if row.loaded else "")
     lt = results.get("loader_throughput") or {}
     out["loader_workers"] = _fmt(lt.get("workers"), "d")
-    out["loader_model_ips"] = _fmt(lt.get("model_images_per_s"), ".2f")
+    out["loader_model_ips"] = _rate(lt, lt.get("model_images_per_s"), ".2f")
     for k in ("no_cache", "cache_png", "cache_jpg"):
-        out[f"loader_{k}_ips"] = _fmt(_get(lt, ("loaders", k, "images_per_s")), ".0f")
+        out[f"loader_{k}_ips"] = _rate(lt, _get(lt, ("loaders", k, "images_per_s")), ".0f")
     pt = results.get("predict_throughput") or {}
     for prof in ("default", "paper"):
         for key, field in (("predict", "predict_images_per_s"),
                            ("backbone", "backbone_images_per_s"),
                            ("decode", "decode_crop_images_per_s_one_process")):
-            out[f"predict_{prof}_{key}_ips"] = _fmt(_get(pt, ("profiles", prof, field)), ".3g")
+            out[f"predict_{prof}_{key}_ips"] = _rate(pt, _get(pt, ("profiles", prof, field)),
+                                                     ".3g")
     out["predict_default_backbone"] = _fmt(_get(pt, ("profiles", "default", "backbone")))
     ps = results.get("pipeline_stages") or {}
-    out["pipeline_total_minutes"] = _fmt(ps["total_seconds"] / 60 if ps.get("total_seconds")
-                                         else None, ".1f")
+    out["pipeline_total_minutes"] = _rate(ps, ps["total_seconds"] / 60 if ps.get(
+        "total_seconds") else None, ".1f")
     out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
     loads = []
@@ -203,7 +260,15 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     out["cpu_cores"] = ", ".join(map(str, sorted(cores))) or NOT_MEASURED
     out["load_range"] = f"{min(loads):.1f}–{max(loads):.1f}" if loads else NOT_MEASURED
     out["omp_threads"] = ", ".join(sorted(map(str, threads))) or NOT_MEASURED
-    gpu = results.get("gpu_check") or {}
-    out["gpu_status"] = gpu.get("status") or (_machine(gpu).get("gpu") if gpu and not gpu.get(
-        "dry_run") else NOT_MEASURED)
+    gpu = results.get("gpu_check")
+    out["gpu_status"] = _machine(gpu).get("gpu") if gpu_ran(gpu) else NOT_RUN
+    if not gpu_ran(gpu):
+        out["gpu_predict"] = NOT_RUN
     return out
+
+
+def _rate(r: dict, value, spec: str) -> str:
+    """An absolute rate or time, or why it is not quoted (measured on a loaded machine)."""
+    if value is not None and is_loaded(r):
+        return f"— (not quoted: measured on a loaded machine, {_load_note(r)})"
+    return _fmt(value, spec)

@@ -27,7 +27,8 @@ import yaml
 
 from qfm import paths
 from qfm.checkpoint import write_json
-from qfm.config import ConfigError, DistillConfig, RunConfig, load_params, override, to_dict
+from qfm.config import (ConfigError, DistillConfig, RunConfig, flatten, load_params, override,
+                        to_dict)
 
 RUN_NAME = re.compile(r"^(?P<variant>[A-Za-z0-9_]+)-s(?P<seed>\d+)$")
 
@@ -36,18 +37,6 @@ def read_params(path: str | Path = "params.yaml") -> dict:
     """The raw ``params.yaml`` mapping (all sections, including the pipeline's)."""
     with Path(path).open() as fh:
         return yaml.safe_load(fh) or {}
-
-
-def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"qfm": {"tau": 0.02}}`` → ``{"qfm.tau": 0.02}`` (what :func:`override` takes)."""
-    out: dict[str, Any] = {}
-    for k, v in (nested or {}).items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and key.count(".") == 0:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def run_name(variant: str, seed: int) -> str:

@@ -192,20 +192,22 @@ def unseen_figure(unseen: dict, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def share_figure(shares: pd.DataFrame, path: str | Path) -> Path:
-    """Semantic-noise share per seed (grey) and its mean with a 95 % CI per feature source."""
-    from qfm.verdict import bootstrap_ci
+def share_figure(shares: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> Path:
+    """Semantic-noise share per seed (grey) and its mean with a 95 % CI per feature source.
 
-    order = list(dict.fromkeys(shares["source"]))
+    Args:
+        shares: ``source, seed, share`` (:func:`qfm.study_report.share_frame`).
+        summary: ``source, mean, ci_lo, ci_hi`` (:func:`qfm.study_report.mean_ci_frame`).
+    """
+    order = list(summary["source"])
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
     rng = np.random.default_rng(0)
-    for i, s in enumerate(order):
-        v = shares.loc[shares["source"] == s, "share"].to_numpy()
+    for i, r in enumerate(summary.itertuples()):
+        v = shares.loc[shares["source"] == r.source, "share"].to_numpy()
         ax.scatter(i + rng.uniform(-0.1, 0.1, len(v)), v, s=12, color="0.65", zorder=2)
-        lo, hi = bootstrap_ci(v)
-        m = float(np.mean(v))
-        ax.errorbar([i], [m], yerr=[[m - lo], [hi - m]] if not np.isnan(lo) else None,
-                    fmt="D", capsize=4, color=_colour(s, i), markeredgecolor="k", zorder=3)
+        ax.errorbar([i], [r.mean], yerr=[[r.mean - r.ci_lo], [r.ci_hi - r.mean]]
+                    if not np.isnan(r.ci_lo) else None, fmt="D", capsize=4,
+                    color=_colour(r.source, i), markeredgecolor="k", zorder=3)
     ax.set_xticks(range(len(order)), ["raw upstream" if s == "upstream" else s
                                       for s in order])
     ax.set_xlim(-0.5, len(order) - 0.5)

@@ -152,7 +152,8 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         index = torch.cat([index, -1 - torch.arange(len(pseudo))])  # < 0: pseudo-labelled
         objective = DistillObjective(cfg.qfm, cfg.distill.lambda_kd, spec.seed)
     model = build_model(cfg.model, width=width)
-    opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr)
+    # fused: one kernel for every parameter (a small head's step is mostly optimizer overhead)
+    opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr, fused=True)
     for g in opt.param_groups:
         g["initial_lr"] = t.lr
     per_epoch = max(len(mos) // t.batch_size, 1)
@@ -276,7 +277,7 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
         base: the component sections (typed).
         extra: dotted overrides applied to every run (e.g. tuned values).
     """
-    from qfm.pipeline import flatten
+    from qfm.config import flatten
 
     table = params.get("variants") or {}
     specs = []

@@ -40,8 +40,10 @@ def study_params(params: dict) -> dict:
         if key not in st:
             raise ConfigError(f"study.{key}: missing")
     for name, g in st["groups"].items():
-        if not isinstance(g, dict) or set(g) != {"spurious", "variants"}:
-            raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}")
+        if not isinstance(g, dict) or not {"spurious", "variants"} <= set(g) or \
+                set(g) - {"spurious", "variants", "features", "seeds"}:
+            raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}"
+                              f" (optional: features, seeds)")
     return st
 
 
@@ -52,8 +54,9 @@ def _raw(params_path) -> dict:
         return yaml.safe_load(fh) or {}
 
 
-def _features(st: dict) -> str:
-    return str(paths.features_dir() / f"{st['features']}.safetensors")
+def _features(st: dict, group: dict | None = None) -> str:
+    name = (group or {}).get("features", st["features"])
+    return str(paths.features_dir() / f"{name}.safetensors")
 
 
 
@@ -114,7 +117,8 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         out: the JSON file of rows (one per run, no weights).
         tuned: ``tune.json`` whose ``chosen`` values apply to every run (variants' own keys
             win, e.g. the ρ = 0 control).
-        head_out: where to save the head of the best-validation ``full`` run (group main).
+        head_out: where to save the head of the best-validation ``full`` run (of the best
+            run when the group has no ``full``); group main's is the default model's head.
     Returns:
         The rows.
     """
@@ -125,17 +129,16 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
                           f"(known: {', '.join(st['groups'])})")
     g = st["groups"][group]
     extra = read_json(tuned)["chosen"] if tuned else {}
-    seeds = list(st["seeds"])[:2] if base.shared.smoke else list(st["seeds"])
+    seeds = list(g.get("seeds", st["seeds"]))
+    seeds = seeds[:2] if base.shared.smoke else seeds
     specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]), extra)
-    results = run_specs(specs, _features(st), str(paths.world_dir()), st.get("workers", 2),
-                        progress)
+    results = run_specs(specs, _features(st, g), str(paths.world_dir()),
+                        st.get("workers", 2), progress)
     rows = [dict(summary_row(r), group=group) for r in results]
-    write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows}, out)
-    if head_out is not None:
-        full = [r for r in results if r["variant"] == DEFAULT_VARIANT]
-        if not full:
-            raise ConfigError(f"study.groups.{group}: no {DEFAULT_VARIANT!r} runs to choose "
-                              f"the default model from")
+    write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows,
+                "features": Path(_features(st, g)).stem}, out)
+    if head_out is not None:  # the default variant's best run (or the group's best run)
+        full = [r for r in results if r["variant"] == DEFAULT_VARIANT] or results
         best = max(full, key=lambda r: r["val_srcc"])
         spec = next(s for s in specs if s.variant == best["variant"] and s.seed == best["seed"])
         from qfm.config import to_dict
@@ -145,82 +148,3 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
                       "seed": best["seed"], "val_srcc": best["val_srcc"],
                       "chosen_on": "validation SRCC among the group's full runs"})
     return rows
-
-
-LADDER = ("gaussian_blur", "gaussian_noise", "jpeg", "pixelate", "motion_blur")
-
-
-def export_default(head: str | Path, out: str | Path, check_out: str | Path | None = None
-                   ) -> dict:
-    """Join the frozen upstream and the chosen head into one checkpoint for ``qfm predict``.
-
-    Args:
-        head: the head saved by :func:`run_group` (group main).
-        out: the full model's ``.safetensors`` (sidecar: config, label scale, provenance).
-        check_out: if given, score distortion ladders of a photo no world contains and write
-            the result there (:func:`unseen_ladders`).
-    Returns:
-        The head's metadata.
-    """
-    from qfm.checkpoint import fit_state, load_tensors
-    from qfm.config import ModelConfig, from_dict
-    from qfm.model import build_model
-
-    tensors, meta = load_tensors(head)
-    mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
-    model = build_model(mcfg)  # loads the ImageNet backbone
-    state = model.state_dict()
-    state.update(tensors)
-    fit_state(model, state, str(head))
-    sidecar = {"kind": "model", "config": meta["config"], "dataset": "world",
-               "split": meta["seed"], "label_scale": {"offset": 0.0, "scale": 100.0},
-               "source": {k: meta[k] for k in ("variant", "seed", "val_srcc", "chosen_on")}}
-    save_tensors({k: v.contiguous() for k, v in model.state_dict().items()}, out, sidecar)
-    if check_out is not None:
-        write_json(unseen_ladders(out), check_out)
-    return meta
-
-
-def unseen_ladders(checkpoint: str | Path, photo: str = "grace_hopper") -> dict:
-    """Score 5-level distortion ladders of a photo that no world contains.
-
-    A usable scorer gives the pristine crop the highest score and lower scores as the level
-    rises: per distortion, the Spearman correlation between level (0 = pristine … 5) and
-    score should be −1. Reported, never tuned on.
-    """
-    import tempfile
-
-    from scipy import stats
-
-    from qfm.data.distortions import LEVELS, distort
-    from qfm.data.world import OUTSIDE_PHOTOS, load_photo
-    from qfm.predict import score_files
-
-    if photo not in OUTSIDE_PHOTOS:
-        raise ValueError(f"{photo!r} is a world photo; the check needs an unseen one")
-    img = load_photo(photo)
-    h, w = img.shape[:2]
-    side = min(h, w, 384)
-    img = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-    from PIL import Image
-
-    out = {"photo": photo, "crop": side, "ladders": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        files, keys = [], []
-        for kind in LADDER:
-            for lev in range(6):
-                rng = np.random.default_rng([7, lev])
-                arr = img if lev == 0 else distort(img, kind, LEVELS[kind][lev - 1], rng)
-                f = Path(tmp) / f"{kind}_{lev}.png"
-                Image.fromarray(arr).save(f)
-                files.append(str(f))
-                keys.append((kind, lev))
-        df = score_files(files, checkpoint, workers=0, progress=False)
-        by_name = dict(zip(df["path"].map(lambda f: Path(f).name), df["score"]))
-        scores = [float(by_name[Path(f).name]) for f in files]
-    for kind in LADDER:
-        s = [scores[i] for i, k in enumerate(keys) if k[0] == kind]
-        rho = float(stats.spearmanr(range(6), s)[0])
-        out["ladders"][kind] = {"scores": [float(x) for x in s], "srcc_level": rho,
-                                "ordered": bool(all(a > b for a, b in zip(s, s[1:])))}
-    return out

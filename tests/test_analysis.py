@@ -44,3 +44,33 @@ def test_smoke_analyze_checkpoint_and_upstream(tiny_home, tmp_path, make_cfg):
     r = json.loads((tmp_path / "u" / "semantic_noise.json").read_text())
     assert r["source"] == "upstream" and set(r["share"]) == {"upstream"} and r["part"] == "val"
     assert (tmp_path / "u" / "semantic_noise.png").is_file()
+
+
+def test_pairs_take_memory_of_order_n_squared_not_n_squared_times_c():
+    """Cosine distances from N×C features through N×N similarities (in blocks), never a
+    pairs × C array: 300 features of width 256 once took ~190 MB, now a few MB."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, c = 300, 256
+    f, q = rng.normal(size=(n, c)), rng.random(n)
+    tracemalloc.start()
+    dist, gap = pair_arrays(f, q)
+    share, cut = noise_share(dist, gap)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 * n * n * 8, f"{peak / 2**20:.1f} MiB"
+    fn = f / np.linalg.norm(f, axis=1, keepdims=True)  # the same numbers as the direct way
+    i, j = np.triu_indices(n, k=1)
+    np.testing.assert_allclose(dist, 1 - (fn @ fn.T)[i, j], atol=1e-12)
+    np.testing.assert_array_equal(gap, np.abs(q[i] - q[j]))
+    k = int(np.ceil(0.1 * len(dist)))
+    order = np.argsort(dist, kind="stable")[:k]
+    assert share == np.mean(gap[order] > 0.2) and cut == dist[order[-1]]
+
+
+def test_noise_share_breaks_ties_at_the_cutoff_by_pair_order():
+    dist = np.array([0.5, 0.1, 0.5, 0.5, 0.9])
+    gap = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+    # closest 3 (stable): pair 1, then pairs 0 and 2 of the three tied at 0.5
+    assert noise_share(dist, gap, closest=0.6) == (pytest.approx(1 / 3), 0.5)

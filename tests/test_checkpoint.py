@@ -2,7 +2,10 @@
 
 import json
 import math
+import os
 import pickle
+import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,8 +67,8 @@ def _doctor(kind, path, state, tmp_path):
         bad.write_bytes(path.read_bytes()[:100])
         sidecar(bad).write_text(json.dumps({k: v for k, v in meta.items() if k != "sha256"}))
         return bad, "not a readable safetensors file"
-    if kind == "no_sidecar":
-        bad.write_bytes(path.read_bytes())
+    if kind == "no_sidecar":  # weights alone, no metadata in the header (a foreign file)
+        ck.save_file({k: v.contiguous() for k, v in state.items()}, str(bad))
         return bad, "no JSON sidecar"
     raise AssertionError(kind)
 
@@ -135,3 +138,46 @@ def test_state_is_one_file_and_writes_are_atomic(tmp_path, monkeypatch):
         save_state({"model.w": torch.zeros(4)}, path, {**meta, "epoch": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.safetensors"]
     assert load_state(path)[1]["epoch"] == 0  # the previous state, intact
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield 0o644
+    os.umask(old)
+
+
+def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path, umask_022):
+    import pandas as pd
+
+    from qfm.data.table import write_csv_atomic
+    from qfm.predict import write_scores
+
+    save_tensors({"w": torch.zeros(2)}, tmp_path / "m.safetensors", {"x": 1})
+    save_state({"w": torch.zeros(2)}, tmp_path / "state.safetensors", {"epoch": 0})
+    ck.write_json({"a": 1}, tmp_path / "metrics.json")
+    write_csv_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    write_scores(pd.DataFrame({"path": ["x"], "score": [1.0]}), tmp_path / "scores.csv")
+    for name in ("m.safetensors", "m.json", "state.safetensors", "metrics.json", "t.csv",
+                 "scores.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == umask_022, name
+
+
+def test_a_kill_between_weights_and_sidecar_leaves_a_consistent_checkpoint(tmp_path,
+                                                                            monkeypatch):
+    path = tmp_path / "model.safetensors"
+    save_tensors({"w": torch.zeros(3)}, path, {"metrics": {"epoch": 1}})
+
+    def killed(obj, where):  # the weights are renamed into place, then the process dies
+        if Path(where).name == "model.json":
+            raise KeyboardInterrupt
+        return real(obj, where)
+
+    real = ck.write_json
+    monkeypatch.setattr(ck, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_tensors({"w": torch.ones(3)}, path, {"metrics": {"epoch": 2}})
+    monkeypatch.undo()
+    tensors, meta = load_tensors(path)  # the new weights with their own metadata
+    assert torch.equal(tensors["w"], torch.ones(3)) and meta["metrics"] == {"epoch": 2}
+    assert meta["sha256"] == ck.sha256(path)

@@ -46,14 +46,6 @@ def test_load_params_names_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
-def test_unknown_params_section_rejected_when_sections_are_given(tmp_path):
-    p = tmp_path / "params.yaml"
-    p.write_text("train:\n  epochs: 1\nfigures: {}\nfigurs: {}\n")
-    assert load_params(p).train.epochs == 1  # other stages' sections: ignored by default
-    with pytest.raises(ConfigError, match=r"params\.yaml: figurs: unknown section"):
-        load_params(p, sections={"figures"})
-
-
 def test_repo_params_yaml_has_only_component_stage_and_helper_sections():
     """Every top-level section is a config component, a dvc.yaml stage or a helper section."""
     from pathlib import Path
@@ -65,3 +57,40 @@ def test_repo_params_yaml_has_only_component_stage_and_helper_sections():
     root = Path(__file__).resolve().parents[1]
     stages = set(yaml.safe_load((root / "dvc.yaml").read_text())["stages"])
     load_params(root / "params.yaml", sections=stages | HELPER_SECTIONS)
+
+
+def test_unknown_top_level_section_rejected_by_name(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("train:\n  batch_size: 8\ntrian:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"params\.yaml: trian: unknown section"):
+        load_params(p)
+
+
+def test_pipeline_sections_are_known(tmp_path):
+    # a stage's own section (named in the dvc.yaml beside it) and the pipeline's helpers
+    (tmp_path / "dvc.yaml").write_text("stages:\n  figures:\n    cmd: echo\n")
+    p = tmp_path / "params.yaml"
+    p.write_text("train: {epochs: 3}\nfigures: {seed: 0}\nvariants: {}\n")
+    assert load_params(p).train.epochs == 3
+    (tmp_path / "dvc.yaml").unlink()
+    with pytest.raises(ConfigError, match="figures: unknown section"):
+        load_params(p)
+
+
+def test_yaml_syntax_error_is_one_line_naming_file_and_line(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("train:\n  epochs: 3\n  lr: [0.1\nmodel:\n  gate: true\n")
+    with pytest.raises(ConfigError) as err:
+        load_params(p)
+    msg = str(err.value)
+    assert msg.startswith(f"{p}: not valid YAML") and "line " in msg and "\n" not in msg
+
+
+def test_cli_reports_a_broken_params_file_in_one_line(tmp_path, capsys):
+    from qfm.cli import main
+
+    p = tmp_path / "params.yaml"
+    p.write_text("train: {epochs: 3\n")
+    assert main(["train", "--params", str(p), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qfm: error: ") and "not valid YAML" in err[0]

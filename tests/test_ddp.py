@@ -59,3 +59,21 @@ def test_two_process_gloo_run_agrees_with_one_process(tiny_home, tmp_path):
     assert np.isclose(ddp["history"][0]["loss"], one["history"][0]["loss"], atol=1e-5)
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
         "metrics.json", "model.json", "model.safetensors", "state.safetensors"]
+
+
+@pytest.mark.slow  # ~30-60 s on 2 cores (3 interpreters, teacher + student)
+def test_two_process_distill_writes_and_prints_once(tiny_home, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node=2", "-m", "qfm.cli", "distill", "--run-dir", str(tmp_path / "d")]
+    for k, v in {**TINY, "train.max_images": 16, "distill.views": 1,
+                 "distill.unlabelled": "world"}.items():
+        cmd += ["--set", f"{k}={json.dumps(v)}"]
+    env = {**os.environ, "QFM_HOME": str(tiny_home), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for line in ("distill: stage 1, teacher", "distill: stage 2, pseudo-labels",
+                 "student test SRCC"):
+        assert out.stdout.count(line) == 1, out.stdout  # rank 0 only
+    side = json.loads((tmp_path / "d" / "expanded" / "pseudo_labels.json").read_text())
+    assert side["views"] == 16 and (tmp_path / "d" / "model.safetensors").is_file()

@@ -93,3 +93,104 @@ def test_pseudo_labelled_items_carry_negative_index():
 
     p = PseudoLabelled(DS())
     assert [p[i]["index"] for i in range(2)] == [-1, -2] and torch.equal(p.mos, DS.mos)
+
+
+def _teacher(cfg, tmp_path):
+    from qfm.engine import fit
+
+    fit(teacher_config(cfg), tmp_path / "teacher", progress=False)
+    return tmp_path / "teacher" / "model.safetensors"
+
+
+def _files(folder):
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_pseudo_labels_are_redone_when_views_or_unlabelled_change(tiny_home, tmp_path,
+                                                                   make_cfg):
+    from qfm.config import override
+    from qfm.distill_run import pseudo_label
+
+    cfg = make_cfg(train={"epochs": 1, "max_images": 16},
+                   distill={"enabled": True, "views": 0, "unlabelled": "world"})
+    teacher, out = _teacher(cfg, tmp_path), tmp_path / "expanded"
+    t0 = pseudo_label(cfg, teacher, out, progress=False)
+    assert set(t0["kind"]) == {"unlabelled"}
+    t1 = pseudo_label(override(cfg, {"distill.views": 1}), teacher, out, progress=False)
+    assert (t1["kind"] == "view").sum() == 16
+    t2 = pseudo_label(override(cfg, {"distill.views": 1, "distill.unlabelled": ""}), teacher,
+                      out, progress=False)
+    assert set(t2["kind"]) == {"view"}
+    assert not list((out / "unlabelled").glob("*"))  # no stale copies left beside it
+    mtime = (out / "pseudo_labels.csv").stat().st_mtime_ns
+    again = pseudo_label(override(cfg, {"distill.views": 1, "distill.unlabelled": ""}),
+                         teacher, out, progress=False)  # same recipe: reused
+    assert (out / "pseudo_labels.csv").stat().st_mtime_ns == mtime
+    assert again["image"].tolist() == t2["image"].tolist()
+
+
+def test_only_rank_0_writes_the_expanded_set_and_prints(tiny_home, tmp_path, make_cfg,
+                                                        monkeypatch, capsys):
+    import qfm.distill_run as dr
+
+    cfg = make_cfg(train={"epochs": 1, "max_images": 16},
+                   distill={"enabled": True, "views": 1, "unlabelled": "world"})
+    run_distill(cfg, tmp_path / "d", progress=False)  # rank 0 (one process)
+    out = tmp_path / "d" / "expanded"
+    waited = []
+    monkeypatch.setattr(dr, "init_distributed", lambda device: (device, 1, 2))  # rank 1 of 2
+    monkeypatch.setattr(dr, "barrier", lambda world: waited.append(world))
+    (out / "pseudo_labels.json").write_text(  # rank 0 would redo them now: rank 1 must not
+        (out / "pseudo_labels.json").read_text().replace('"views"', '"views_was"'))
+    before = _files(out)
+    capsys.readouterr()
+    m = run_distill(cfg, tmp_path / "d", progress=True)
+    assert _files(out) == before and waited  # waited for rank 0, wrote nothing
+    assert capsys.readouterr().out == ""
+    assert m["expanded"]["rows"] > 0
+    waited.clear()  # rank 0 meets the others after redoing them, and after reusing them
+    monkeypatch.setattr(dr, "init_distributed", lambda device: (device, 0, 2))
+    run_distill(cfg, tmp_path / "d", progress=False)
+    mtime = (out / "pseudo_labels.csv").stat().st_mtime_ns
+    run_distill(cfg, tmp_path / "d", progress=False)
+    assert waited == [2, 2] and (out / "pseudo_labels.csv").stat().st_mtime_ns == mtime
+
+
+def test_unlabelled_auto_is_the_worlds_on_the_world_and_none_on_a_real_data_set(make_cfg):
+    from qfm.distill_run import unlabelled_source
+
+    assert unlabelled_source(make_cfg(distill={"unlabelled": "auto"})) == "world"
+    real = {"dataset": "koniq10k"}
+    assert unlabelled_source(make_cfg(train=real, distill={"unlabelled": "auto"})) == ""
+    assert unlabelled_source(make_cfg(train=real, distill={"unlabelled": ""})) == ""
+    with pytest.raises(ValueError, match="distill.unlabelled: 'world' needs train.dataset"):
+        unlabelled_source(make_cfg(train=real, distill={"unlabelled": "world"}))
+
+
+def test_distill_on_a_real_data_set_with_world_unlabelled_fails_before_the_teacher(
+        tmp_path, make_cfg):
+    cfg = make_cfg(train={"dataset": "koniq10k"},
+                   distill={"enabled": True, "unlabelled": "world"})
+    with pytest.raises(ValueError, match="distill.unlabelled"):
+        run_distill(cfg, tmp_path / "d", progress=False)
+    assert not (tmp_path / "d" / "teacher").exists()
+
+
+def test_the_paper_recipe_on_a_real_data_set_does_not_use_the_worlds_images():
+    """params.yaml + the documented `dvc exp run -S …` recipe, on KonIQ: the distill stage
+    must not ask for the embedded default's unlabelled images (it crashed there)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from qfm.config import load_params, override
+    from qfm.distill_run import unlabelled_source
+
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    block = params.read_text()[params.read_text().index("# Paper profile"):]
+    sets = {k: yaml.safe_load(v) for k, v in re.findall(
+        r"-S '?((?:model|train|distill)\.[^=\s]+)=([^\s']+)", block)}
+    assert sets["train.dataset"] != "world"
+    cfg = override(load_params(params), {**sets, "distill.enabled": True})
+    assert unlabelled_source(cfg) == ""

@@ -62,3 +62,14 @@ def test_evaluate_checkpoint_matches_fit(tiny_home, tmp_path, make_cfg):
     m = fit(cfg, tmp_path / "e", progress=False)
     again = evaluate_checkpoint(tmp_path / "e" / "model.safetensors", cfg, "test")
     assert again["srcc"] == pytest.approx(m["test"]["srcc"], abs=1e-6)
+
+
+def test_config_hash_ignores_how_a_run_executes_not_what_it_computes():
+    from qfm.config import RunConfig, override
+    from qfm.engine import config_hash
+
+    base = RunConfig()
+    same = override(base, {"train.workers": 8, "train.device": "cpu"})
+    assert config_hash(same) == config_hash(base)  # a run resumes on another machine
+    assert config_hash(override(base, {"train.lr": 5e-4})) != config_hash(base)
+    assert config_hash(override(base, {"train.split": 1})) != config_hash(base)
