@@ -67,18 +67,19 @@ def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "
     return html_table(df, numeric=[df.columns[-3], "seeds ahead"])
 
 
-def summary_table(rows: pd.DataFrame, variants) -> Table:
-    """Mean ± sd over seeds per variant: test SRCC, PLCC (after logistic; raw), held-out."""
+def summary_table(rows: pd.DataFrame, variants, label: str = "variant") -> Table:
+    """Mean ± sd over seeds per variant: test SRCC, PLCC (after logistic; raw), held-out.
+    ``label`` heads the first column (what the rows are)."""
     out = []
     for v in variants:
         sub = rows[rows["variant"] == v]
         if sub.empty:
             continue
-        out.append({"variant": v, "seeds": int(sub["seed"].nunique()),
+        out.append({label: v, "seeds": int(sub["seed"].nunique()),
                     **{metric_label(m): mean_sd(sub[m]) if m in sub else MISSING
                        for m in ("test_srcc", "test_plcc", "test_plcc_raw", "heldout_srcc")}})
     df = pd.DataFrame(out)
-    return html_table(df, numeric=[c for c in df.columns if c != "variant"],
+    return html_table(df, numeric=[c for c in df.columns if c != label],
                       notes="mean ± sd over seeds; PLCC after the 4-parameter logistic fit "
                             "unless marked raw; held-out = the held-out photos")
 

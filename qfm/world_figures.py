@@ -81,30 +81,33 @@ def example_figure(world: str | Path, content: str, path: str | Path) -> Path:
 
 
 def spurious_figure(world: str | Path, split: int, strengths, path: str | Path) -> Path:
-    """Mean pseudo-MOS per photo in the training part (at each spurious strength) and in
-    validation + test (never biased): at strength 1 a photo's training images are all mild
-    or all severe, so the photo predicts quality in training only."""
+    """Mean pseudo-MOS per photo in the training part at each spurious strength (oranges,
+    darker = stronger) and in validation + test (blue, never biased): as the strength rises a
+    photo's training images become all mild or all severe, so the photo predicts quality in
+    training only."""
     base = split_parts(world, split, 0.0)
     held = pd.concat([base["val"], base["test"]])
     full_train = read_split(Path(world) / "splits" / f"split_{split}.csv",
                             _table(world))["train"]
     photos = sorted(_photo(held["content"]).unique())
-    fig, axes = plt.subplots(1, len(strengths), figsize=(3.4 * len(strengths), 3.6),
-                             sharey=True, squeeze=False)
+    parts = [(f"training part, strength {s:g}",
+              spurious_train(full_train, float(s), split),
+              plt.cm.Oranges(0.45 + 0.5 * i / max(len(strengths) - 1, 1)))
+             for i, s in enumerate(strengths)] + [("validation + test", held, "tab:blue")]
+    fig, ax = plt.subplots(figsize=(7.4, 3.6))
     x = np.arange(len(photos))
-    for ax, s in zip(axes[0], strengths):
-        train = spurious_train(full_train, float(s), split)
-        for off, (name, part, colour) in zip((-0.12, 0.12), (
-                ("training part", train, "tab:orange"), ("validation + test", held, "tab:blue"))):
-            g = part.groupby(_photo(part["content"]))["raw"]
-            m, sd = g.mean().reindex(photos), g.std().reindex(photos)
-            ax.errorbar(x + off, m, yerr=sd, fmt="o", capsize=2, color=colour, label=name,
-                        ms=4)
-        ax.set_xticks(x, photos, rotation=60, ha="right", fontsize=7)
-        ax.set_title(f"spurious strength {s:g}", fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("pseudo-MOS per photo (mean ± sd)")
-    axes[0][0].legend(fontsize=7, frameon=False, loc="lower left")
+    width = 0.8 / len(parts)
+    for k, (name, part, colour) in enumerate(parts):
+        g = part.groupby(_photo(part["content"]))["raw"]
+        m, sd = g.mean().reindex(photos), g.std().reindex(photos)
+        ax.errorbar(x + (k - (len(parts) - 1) / 2) * width, m, yerr=sd, fmt="o", ms=4,
+                    capsize=2, color=colour, label=name)
+    ax.set_xticks(x, [p.replace("_", " ") for p in photos], rotation=25, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("pseudo-MOS per photo\n(mean ± sd)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper center",
+              bbox_to_anchor=(0.5, 1.22))
     fig.tight_layout()
     return _save(fig, path)
 
