@@ -270,5 +270,5 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
 def _rate(r: dict, value, spec: str) -> str:
     """An absolute rate or time, or why it is not quoted (measured on a loaded machine)."""
     if value is not None and is_loaded(r):
-        return f"— (not quoted: measured on a loaded machine, {_load_note(r)})"
+        return "withheld (loaded machine)"  # the page says once why, and the load
     return _fmt(value, spec)
