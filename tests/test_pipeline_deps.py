@@ -87,9 +87,10 @@ def notebook_source(path: Path) -> str:
     return "\n".join(lines)
 
 
-def cli_function_source(argv: list[str]) -> str:
+def cli_function_source(argv: list[str]) -> tuple[str, str]:
     """Source of the ``cmd_*`` function ``qfm argv…`` runs, plus the module-level helpers of
-    ``qfm.cli`` it calls (transitively), and ``qfm.cli``'s own top-level imports."""
+    its module (``qfm.cli`` or ``qfm.cli_data``) it calls (transitively), and the top-level
+    imports of both; and that module's file (relative to the repository)."""
     import argparse
 
     import qfm.cli as cli
@@ -104,9 +105,13 @@ def cli_function_source(argv: list[str]) -> str:
         func = parser.get_defaults("func") if hasattr(parser, "get_defaults") else \
             parser._defaults.get("func")
     assert func is not None, f"qfm {' '.join(argv)}: no such command"
-    tree = ast.parse(Path(cli.__file__).read_text())
-    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    import sys
+
+    top, helpers = [], {}
+    for module in {cli, sys.modules[func.__module__]}:  # qfm.cli and the command's own module
+        tree = ast.parse(Path(module.__file__).read_text())
+        top += [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        helpers.update({n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)})
     sources, todo, done = [ast.unparse(n) for n in top], [func.__name__], set()
     while todo:
         name = todo.pop()
@@ -116,7 +121,8 @@ def cli_function_source(argv: list[str]) -> str:
         sources.append(ast.unparse(helpers[name]))
         todo += [n.func.id for n in ast.walk(helpers[name]) if isinstance(n, ast.Call)
                  and isinstance(n.func, ast.Name)]
-    return "\n\n".join(sources)
+    own = Path(sys.modules[func.__module__].__file__).resolve().relative_to(ROOT).as_posix()
+    return "\n\n".join(sources), own
 
 
 def entry_points(cmd: str, root: Path = ROOT) -> tuple[set[str], set[str]]:
@@ -140,8 +146,9 @@ def entry_points(cmd: str, root: Path = ROOT) -> tuple[set[str], set[str]]:
             continue
         prog = Path(words[0]).name
         if prog == PACKAGE:  # the console script: qfm/cli.py, only this command's imports
-            files.add(f"{PACKAGE}/cli.py")
-            names |= imported_names(cli_function_source(words[1:]), PACKAGE)
+            source, own = cli_function_source(words[1:])
+            files |= {f"{PACKAGE}/cli.py", own}
+            names |= imported_names(source, PACKAGE)
         elif re.fullmatch(r"python[\d.]*", prog) and len(words) > 1:
             if words[1] == "-m" and len(words) > 2:
                 names.add(words[2])
@@ -197,6 +204,6 @@ def test_the_check_finds_what_each_kind_of_entry_point_imports():
     assert "book/executed/x.ipynb" not in perf
     stage = {"cmd": "qfm data cache --dataset koniq10k --root x", "deps": ["qfm/data"]}
     assert missing_deps(stage) == sorted({"qfm/__init__.py", "qfm/cli.py", "qfm/config.py",
-                                          "qfm/paths.py", "qfm/atomic.py"}
+                                          "qfm/paths.py", "qfm/atomic.py", "qfm/cli_data.py"}
                                          & required(stage["cmd"]))
     assert "qfm/paths.py" in missing_deps(stage)
