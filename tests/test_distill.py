@@ -190,7 +190,9 @@ def test_the_paper_recipe_on_a_real_data_set_does_not_use_the_worlds_images():
     params = Path(__file__).resolve().parents[1] / "params.yaml"
     block = params.read_text()[params.read_text().index("# Paper profile"):]
     sets = {k: yaml.safe_load(v) for k, v in re.findall(
-        r"-S '?((?:model|train|distill)\.[^=\s]+)=([^\s']+)", block)}
-    assert sets["train.dataset"] != "world"
-    cfg = override(load_params(params), {**sets, "distill.enabled": True})
+        r"-S '?((?:protocol)\.[^=\s]+)=([^\s']+)", block)}
+    assert sets["protocol.dataset"] != "world"
+    # the protocol stage trains on protocol.dataset (qfm.protocol.run_protocol sets it)
+    cfg = override(load_params(params), {"train.dataset": sets["protocol.dataset"],
+                                         "distill.enabled": True})
     assert unlabelled_source(cfg) == ""
