@@ -150,6 +150,9 @@ def _build_pseudo_labels(cfg: RunConfig, teacher_ckpt: Path, out: Path, digest: 
         shutil.rmtree(out / sub, ignore_errors=True)
     root, parts = load_parts(t.dataset, t.split, s.data_root, recipe["max_images"])
     table = expanded_table(cfg, parts["train"], root, out)
+    if table.empty:
+        raise ValueError("distillation: the expanded set is empty (distill.views is 0 and there "
+                         "are no unlabelled images: set distill.views or distill.unlabelled)")
     origins = [o for o, k in zip(table["origin"], table["kind"]) if k == "view"]
     check_no_leak(table["content"], parts, origins)  # before the teacher scores anything
     teacher, _ = load_model(teacher_ckpt, t.device)

@@ -245,8 +245,10 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
                                                     cfg.qfm.tau, generator=gen))
         else:
             perm = torch.randperm(len(train_ds), generator=gen).tolist()
+            # full batches only, but never none: a training part smaller than one batch (a
+            # smoke slice) is one batch, not an epoch without a step
             batches = [perm[i * t.batch_size:(i + 1) * t.batch_size]
-                       for i in range(len(train_ds) // t.batch_size)]
+                       for i in range(max(len(train_ds) // t.batch_size, 1))]
         loader = DataLoader(SeededItems(train_ds, epoch_seed), num_workers=t.workers,
                             batch_sampler=shard_batches(batches, rank, world))
         te = time.perf_counter()

@@ -196,3 +196,12 @@ def test_the_paper_recipe_on_a_real_data_set_does_not_use_the_worlds_images():
     cfg = override(load_params(params), {"train.dataset": sets["protocol.dataset"],
                                          "distill.enabled": True})
     assert unlabelled_source(cfg) == ""
+
+
+def test_an_empty_expanded_set_is_a_one_line_error(tiny_home, make_cfg, tmp_path):
+    from qfm.distill_run import run_distill
+
+    cfg = make_cfg(shared={"smoke": True}, distill={"enabled": True, "views": 0,
+                                                    "unlabelled": ""})
+    with pytest.raises(ValueError, match="the expanded set is empty"):
+        run_distill(cfg, tmp_path / "student", progress=False)

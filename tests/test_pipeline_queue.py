@@ -51,6 +51,7 @@ def test_dvc_queue_recipe_runs_to_the_book_on_an_authentic_tree(real_data, tmp_p
     root = make_smoke_project(tmp_path / "project")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["protocol"].update(profile="params", splits="0-1")  # the CPU model, two splits
+    params["distill"]["views"] = 1  # the paper profile's student sees extra views; so does this
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = smoke_env(root)
     env.pop("QFM_HOME")  # a queued experiment runs in its own copy: paths from its cwd
