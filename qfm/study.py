@@ -296,8 +296,3 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
 def summary_row(res: dict) -> dict:
     """A run's metrics without its weights (what the result JSON stores)."""
     return {k: v for k, v in res.items() if k not in ("state", "model_cfg")}
-
-
-def config_of(spec: RunSpec) -> dict:
-    """The run's configuration as a plain mapping."""
-    return to_dict(spec.cfg)

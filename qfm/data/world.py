@@ -40,6 +40,7 @@ from skimage import data as skdata
 from tqdm import tqdm
 
 from qfm import paths
+from qfm.atomic import atomic_write
 from qfm.config import WorldConfig
 from qfm.data.distortions import LEVELS, distort, pseudo_mos
 from qfm.data.splits import split_by_content, write_split
@@ -228,9 +229,14 @@ def make_upstream(contents: list[dict], train_contents: set[str], per_class: int
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=1))
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: numpy would add ".npz" to a bare name
+            np.savez_compressed(fh, **arrays)
+    atomic_write(path, write)
 
 
 def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int = 10,
@@ -303,24 +309,13 @@ def generate(cfg: WorldConfig, out_dir: str | Path | None = None, n_splits: int 
     # toy upstream: tiles that are training tiles in splits 0-2 (never their val/test pixels)
     always = set.intersection(*[set(f.loc[f["split"] == "train", "content"]) for f in splits[:3]])
     images, labels, names = make_upstream(contents, always, seed=cfg.seed)
-    tmp = out / ".upstream.tmp.npz"
-    np.savez_compressed(tmp, images=images, labels=labels, names=np.asarray(names))
-    tmp.replace(out / "upstream.npz")
+    _save_npz(out / "upstream.npz", images=images, labels=labels, names=np.asarray(names))
     summary = {"config": asdict(cfg), "images": len(table), "contents": len(contents),
                "contents_per_photo": boxes.groupby("photo").size().to_dict(),
                "unlabelled": len(extra["image"]), "upstream_images": int(len(labels)),
                "upstream_classes": len(names), "upstream_tiles": len(always),
                "splits": n_splits, "pixel_overlap": overlap,
                "mos_mean": float(table["raw"].mean()), "mos_std": float(table["raw"].std())}
-    write_json_atomic(summary, out / "world.json")
+    text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    atomic_write(out / "world.json", lambda tmp: Path(tmp).write_text(text))
     return out
-
-
-def write_json_atomic(obj, path: str | Path) -> Path:
-    """Write JSON via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
