@@ -1,6 +1,6 @@
 """Peak memory of ``qfm analyze``'s pair computations on N random features (prints JSON).
 
-``qfm.analysis.observe`` — every pair's cosine distance and quality gap, the share of the 10 %
+``qfm.runs.noise.observe`` — every pair's cosine distance and quality gap, the share of the 10 %
 closest pairs, the base rate and the hexbin figure — on two feature sets (``upstream`` and
 ``selected``, as for a checkpoint) of ``--n`` random features of width ``--width``. The model
 and the data loader are left out: they hold N×C features, nothing per pair. Reports the
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qfm.analysis import observe
-from qfm.bench import Record, add_out_argument
+from qfm.runs.noise import observe
+from harness import Record, add_out_argument
 
 TARGET_GIB = 4.0
 

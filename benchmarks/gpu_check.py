@@ -2,8 +2,8 @@
 ``qfm predict`` throughput. Fits in ``--minutes`` on one GPU.
 
 1. ``--images`` synthetic photos (default: KonIQ's count, at its protocol size) are written as
-   JPEGs to a temporary folder by all cores in parallel (:func:`qfm.bench.synthetic_photos`).
-2. Training: QFM-IQM's step (gate + matching objective; ``qfm.engine.train_one_epoch``, bf16
+   JPEGs to a temporary folder by all cores in parallel (:func:`harness.synthetic_photos`).
+2. Training: QFM-IQM's step (gate + matching objective; ``qfm.core.engine.train_one_epoch``, bf16
    autocast, AdamW, clip) over one epoch of ``IQADataset`` + ``TrainTransform`` batches from a
    DataLoader with ``--workers`` processes (in-memory cache off), for each configuration:
 
@@ -19,7 +19,7 @@
    when its share of the time budget runs out.
 3. ``qfm predict`` on the GPU (default workers) on ``--predict-images`` of the photos ÷ the
    bare backbone (bf16) on the very same crops, already decoded: the same
-   :func:`qfm.bench.predict_vs_backbone` as ``benchmarks/predict_throughput.py``.
+   :func:`harness.predict_vs_backbone` as ``benchmarks/predict_throughput.py``.
 
 Without CUDA it prints ``{"status": "no CUDA: nothing measured"}``, stores nothing (an earlier
 GPU result is kept) and exits 0; ``--dry-run`` runs every path on the CPU with tiny models and
@@ -49,15 +49,15 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from qfm.bench import (Record, add_out_argument, predict_vs_backbone, synchronize,
+from harness import (Record, add_out_argument, predict_vs_backbone, synchronize,
                        synthetic_photos)
 from qfm.config import RunConfig, override
 from qfm.data.dataset import IQADataset
 from qfm.data.facts import FACTS
 from qfm.data.transforms import TrainTransform
-from qfm.engine import param_groups, train_one_epoch
-from qfm.matching import QFMObjective
-from qfm.model import build_model
+from qfm.core.engine import param_groups, train_one_epoch
+from qfm.core.matching import QFMObjective
+from qfm.core.model import build_model
 from qfm.paper import PAPER_PROFILE, profile_section
 
 VIT = {**profile_section("model"), "weights": "none"}

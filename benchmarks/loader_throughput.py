@@ -3,7 +3,7 @@
 The question: can the data loader feed training? The loader side is ``qfm``'s own training
 input path — :class:`qfm.data.dataset.IQADataset` with :class:`TrainTransform` (random crop
 + flip, normalised tensor) in a ``DataLoader`` at the profile's batch size — on synthetic
-KonIQ-like photos (1024×768 JPEGs, :func:`qfm.bench.synthetic_photos`), read three ways:
+KonIQ-like photos (1024×768 JPEGs, :func:`harness.synthetic_photos`), read three ways:
 
 * ``no_cache``: the originals, resized to KonIQ's protocol size 512×384 on the fly
   (decode 1024×768 → bicubic resize → crop), what training must do without the cache;
@@ -13,7 +13,7 @@ KonIQ-like photos (1024×768 JPEGs, :func:`qfm.bench.synthetic_photos`), read th
 The in-memory image cache (``train.cache``) is off: at KonIQ's size it would not fit, and
 with workers it is rebuilt every epoch anyway. The model side is one training step of the
 paper profile's model (``qfm.paper.PAPER_PROFILE``: deit3_small_patch16_224, decoder at the
-backbone's width; :func:`qfm.bench.train_step`, as ``benchmarks/step_cost.py``) on a batch of
+backbone's width; :func:`harness.train_step`, as ``benchmarks/step_cost.py``) on a batch of
 the profile's size, in images/s. Rounds alternate (model step, each loader epoch, model step, …) so machine
 load hits both alike; each ratio is the median of its per-round ratios.
 
@@ -41,14 +41,14 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from qfm.bench import Record, add_out_argument, synthetic_photos, train_step
+from harness import Record, add_out_argument, synthetic_photos, train_step
 from qfm.config import ModelConfig
 from qfm.data.cache import build_cache
 from qfm.data.dataset import IQADataset
 from qfm.data.facts import FACTS
 from qfm.data.transforms import TrainTransform
-from qfm.engine import param_groups, regression_objective
-from qfm.model import build_model
+from qfm.core.engine import param_groups, regression_objective
+from qfm.core.model import build_model
 from qfm.paper import PAPER_PROFILE, profile_section
 
 PAPER = {**profile_section("model"), "weights": "none"}

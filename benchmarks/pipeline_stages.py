@@ -11,7 +11,7 @@ Three sources, one output format (``stages``: name, seconds, status):
 * ``--log FILE``: parse such a log — lines ``<unix seconds> <text>`` (``--save-log``, or
   ``dvc repro 2>&1 | ts '%.s'``) or ``<ISO time> <text>``.
 * ``--notebooks DIR``: what the pipeline already wrote: papermill's duration of each executed
-  notebook under ``DIR`` (``book/executed``; :func:`qfm.performance.notebook_seconds`), named
+  notebook under ``DIR`` (``book/executed``; :func:`qfm.report.performance.notebook_seconds`), named
   by its stage (``train/<run>`` → ``train@<run>``). Covers the notebook stages only, without
   kernel start-up.
 
@@ -43,8 +43,8 @@ from pathlib import Path
 
 import yaml
 
-from qfm.bench import Record, add_out_argument
-from qfm.performance import notebook_seconds
+from harness import Record, add_out_argument
+from qfm.report.performance import notebook_seconds
 
 SMOKE = {("shared", "smoke"): True, ("world", "contents_per_photo"): 2}
 _RUNNING = re.compile(r"Running (?:callback )?stage '([^']+)'")

@@ -1,7 +1,7 @@
 """Run the speed benchmarks, one process after the other, into ``benchmarks/results/``.
 
 Each benchmark (``benchmarks/<name>.py``) runs as its own process, so they do not compete
-with each other, and stores its JSON itself (``--out``, :class:`qfm.bench.Record`: the same
+with each other, and stores its JSON itself (``--out``, :class:`harness.Record`: the same
 machine/load record in every file) in the folder the book's Performance page reads
 (``params.yaml`` ``performance.bench_dir``); ``dvc repro`` notices new files and rebuilds the
 page. This script only chooses the benchmarks, their arguments and the thread count.
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from qfm import paths
-from qfm.performance import is_loaded, machine_load
+from qfm.report.performance import is_loaded, machine_load
 
 HERE = Path(__file__).resolve().parent
 CPU = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages")

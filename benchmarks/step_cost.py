@@ -1,7 +1,7 @@
 """QFM-IQM training-step cost ÷ baseline training-step cost, in one run.
 
 Both steps see the same batch and the same backbone (same initial weights); a step is
-:func:`qfm.bench.train_step` (objective → backward → clip → AdamW). Steps alternate (baseline,
+:func:`harness.train_step` (objective → backward → clip → AdamW). Steps alternate (baseline,
 QFM, baseline, …) so machine load hits both alike; the reported ratio is the median of the
 per-pair ratios. The book's Method page sets the target: ≤ 1.5 (QFM adds head passes only,
 never a second backbone pass).
@@ -24,12 +24,12 @@ import time
 
 import torch
 
-from qfm.bench import Record, add_out_argument, synchronize, train_step
+from harness import Record, add_out_argument, synchronize, train_step
 from qfm.config import RunConfig, override, parse_sets
-from qfm.engine import param_groups, regression_objective
-from qfm.inference import resolve_device
-from qfm.matching import QFMObjective
-from qfm.model import build_model
+from qfm.core.engine import param_groups, regression_objective
+from qfm.core.inference import resolve_device
+from qfm.core.matching import QFMObjective
+from qfm.core.model import build_model
 
 TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most
 

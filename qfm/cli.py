@@ -17,12 +17,9 @@ EPILOG = "Docs: book/ (Jupyter Book). Every subcommand reads params.yaml; --set 
 
 
 def _config(args):
-    from qfm.config import RunConfig, load_params, override, parse_sets
+    from qfm.config import run_config
 
-    params = Path(args.params)
-    cfg = load_params(params) if params.is_file() or args.params != "params.yaml" \
-        else RunConfig()
-    return override(cfg, parse_sets(args.set))
+    return run_config(args.params, args.set)
 
 
 def cmd_world(args) -> int:
@@ -36,7 +33,7 @@ def cmd_world(args) -> int:
 
 def cmd_weights(args) -> int:
     from qfm import paths
-    from qfm.weights import import_weights
+    from qfm.core.weights import import_weights
 
     out = Path(args.out) if args.out else paths.imagenet_weights(args.name)
     meta = import_weights(args.name, out)
@@ -47,7 +44,7 @@ def cmd_weights(args) -> int:
 
 def cmd_features(args) -> int:
     from qfm import paths
-    from qfm.features import extract
+    from qfm.study.tokens import extract
 
     cfg = _config(args)
     out = Path(args.out) if args.out else paths.features_dir() / f"{cfg.model.weights}.safetensors"
@@ -57,8 +54,7 @@ def cmd_features(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from qfm import study_stage
-
+    from qfm.study.runs import stages as study_stage
     if args.action == "tune":
         res = study_stage.tune(args.params, args.out)
         print(f"chosen on validation: {res['chosen']}")
@@ -72,7 +68,7 @@ def cmd_study(args) -> int:
 
 
 def cmd_default(args) -> int:
-    from qfm.default_model import export_default
+    from qfm.study.default_model import export_default
 
     meta = export_default(args.head, args.out, args.check_out)
     print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
@@ -81,7 +77,7 @@ def cmd_default(args) -> int:
 
 def cmd_upstream(args) -> int:
     from qfm import paths
-    from qfm.upstream import pretrain
+    from qfm.runs.upstream import pretrain
 
     cfg = _config(args)
     out = Path(args.out) if args.out else paths.upstream_checkpoint()
@@ -93,11 +89,11 @@ def cmd_upstream(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from qfm.engine import fit
+    from qfm.runs.train import fit
 
     cfg = _config(args)
     if cfg.distill.enabled:  # teacher → pseudo-labels → student (same as `qfm distill`)
-        from qfm.distill_run import run_distill
+        from qfm.runs.distill import run_distill
 
         m = run_distill(cfg, args.run_dir)
     else:
@@ -111,7 +107,7 @@ def cmd_train(args) -> int:
 
 def cmd_distill(args) -> int:
     from qfm.config import override
-    from qfm.distill_run import run_distill
+    from qfm.runs.distill import run_distill
 
     cfg = override(_config(args), {"distill.enabled": True})
     m = run_distill(cfg, args.run_dir)
@@ -124,7 +120,7 @@ def cmd_distill(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from qfm.analysis import analyze
+    from qfm.runs.noise import analyze
 
     cfg = _config(args)
     r = analyze(cfg, args.out, checkpoint=args.checkpoint, upstream=args.upstream,
@@ -136,7 +132,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from qfm.evaluate import evaluate_checkpoint
+    from qfm.runs.evaluate import evaluate_checkpoint
 
     cfg = _config(args)
     split = None if args.split is None else -1 if args.split == "official" else int(args.split)

@@ -8,9 +8,9 @@ import json
 
 
 def _config(args):
-    from qfm.cli import _config as config
+    from qfm.config import run_config
 
-    return config(args)
+    return run_config(args.params, args.set)
 
 
 def cmd_data_check(args) -> int:
@@ -20,7 +20,7 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_protocol(args) -> int:
-    from qfm.protocol import parse_splits, run_protocol
+    from qfm.runs.protocol import parse_splits, run_protocol
 
     cfg = _config(args)
     res = run_protocol(cfg, args.dataset, parse_splits(args.splits), args.runs)
@@ -34,7 +34,7 @@ def cmd_protocol(args) -> int:
 
 
 def cmd_paper(args) -> int:
-    from qfm.protocol import protocol_stage
+    from qfm.runs.protocol import protocol_stage
 
     res = protocol_stage(args.params, args.out)
     if res["status"] != "run":
@@ -46,7 +46,7 @@ def cmd_paper(args) -> int:
 
 
 def cmd_cross(args) -> int:
-    from qfm.protocol import cross_dataset
+    from qfm.runs.protocol import cross_dataset
 
     print(json.dumps(cross_dataset(args.checkpoint, args.dataset, _config(args)), indent=2,
                      sort_keys=True))

@@ -256,37 +256,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-# Top-level sections of params.yaml that belong to the pipeline as a whole, not to one stage
-# or component: the variants the study and the protocol stage read.
-HELPER_SECTIONS = ("variants",)
+# Top-level sections of params.yaml besides the components of RunConfig: the variants the study
+# and the protocol stage read, and one section per pipeline stage that has parameters (the stage
+# and its notebook have the same name; tests/system/test_pipeline.py checks it against dvc.yaml).
+PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive")
 
 
-def pipeline_sections(params: str | Path) -> set[str]:
-    """Top-level sections a params file may hold besides the components of :class:`RunConfig`:
-    :data:`HELPER_SECTIONS` and one per stage of the ``dvc.yaml`` beside it (a stage, its
-    params section and its notebook share one name)."""
-    import yaml
+def read_params(path: str | Path) -> dict:
+    """The raw mapping of a params file: the one reader of ``params.yaml``.
 
-    dvc = Path(params).with_name("dvc.yaml")
-    try:
-        stages = (yaml.safe_load(dvc.read_text()) or {}).get("stages") or {}
-    except (OSError, yaml.YAMLError, AttributeError):
-        stages = {}
-    return set(HELPER_SECTIONS) | {str(s) for s in stages}
-
-
-def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) -> RunConfig:
-    """Read ``params.yaml`` into a :class:`RunConfig`.
-
-    Every top-level section must be a field of :class:`RunConfig` or a section of the pipeline
-    (:func:`pipeline_sections`); anything else is a typo and is refused, as is a YAML syntax
-    error, in one line naming the file.
-
-    Args:
-        path: the YAML file.
-        sections: the other sections allowed (default: :func:`pipeline_sections`).
-    Returns:
-        The typed run configuration.
+    A missing file, a YAML syntax error or a non-mapping top level is a one-line
+    :class:`ConfigError` naming the file.
     """
     import yaml
 
@@ -303,8 +283,26 @@ def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) 
         raise ConfigError(f"{path}: not valid YAML: {what}{where}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) -> RunConfig:
+    """Read ``params.yaml`` into a :class:`RunConfig`.
+
+    Every top-level section must be a field of :class:`RunConfig` or a pipeline section
+    (:data:`PIPELINE_SECTIONS`); anything else is a typo and is refused in one line naming the
+    file, as is a YAML syntax error.
+
+    Args:
+        path: the YAML file.
+        sections: the other sections allowed (default: :data:`PIPELINE_SECTIONS`).
+    Returns:
+        The typed run configuration.
+    """
+    path = Path(path)
+    raw = read_params(path)
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    other = set(pipeline_sections(path) if sections is None else sections)
+    other = set(PIPELINE_SECTIONS if sections is None else sections)
     extra = sorted(set(map(str, raw)) - known - other)
     if extra:
         raise ConfigError(f"{path}: {extra[0]}: unknown section (known: "
@@ -313,3 +311,23 @@ def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) 
         return from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def run_config(params: str | Path = "params.yaml", sets: typing.Iterable[str] | None = None
+               ) -> RunConfig:
+    """The configuration of a command: ``params`` (defaults when the default file is absent)
+    with ``--set section.key=value`` overrides applied."""
+    params = Path(params)
+    cfg = load_params(params) if params.is_file() or str(params) != "params.yaml" \
+        else RunConfig()
+    return override(cfg, parse_sets(sets))
+
+
+STUDY_KEYS = ("teacher", "match_steps")  # variant keys the study reads, not RunConfig
+
+
+def split_variant(entry: dict) -> tuple[dict, dict]:
+    """A ``variants`` entry → (RunConfig overrides, study-only keys)."""
+    entry = dict(entry or {})
+    return {k: v for k, v in entry.items() if k not in STUDY_KEYS}, \
+        {k: entry[k] for k in STUDY_KEYS if k in entry}

@@ -83,26 +83,5 @@ def paper_flags(prefix: str = "-S") -> str:
     return " ".join(flag(k, v) for k, v in PAPER_PROFILE.items())
 
 
-def gpu_hours(images_per_second: float, epochs: int = PAPER_PROFILE["train.epochs"],
-              splits: int = 10,
-              train_fraction: float = 0.8, runs_per_split: float = 1.0) -> pd.DataFrame:
-    """Estimated GPU hours of the paper protocol per data set.
-
-    Args:
-        images_per_second: training throughput of one GPU (forward + backward, AMP).
-        epochs, splits: the protocol (the profile's epochs, 10 splits).
-        train_fraction: share of the images trained on.
-        runs_per_split: training passes per split in baseline-run units (a full QFM-IQM run
-            is teacher + student ≈ 1 + (1 + views) passes at ≤ 1.5× the step cost).
-    """
-    from qfm.data.facts import FACTS
-    from qfm.names import dataset_name
-
-    rows = [{"dataset": dataset_name(key), "images": f.expected,
-             "gpu_hours": f.expected * train_fraction * epochs * splits * runs_per_split
-             / images_per_second / 3600.0} for key, f in FACTS.items()]
-    return pd.DataFrame(rows)
-
-
 if __name__ == "__main__":  # the flags, for `eval "dvc exp run ... $(python -m qfm.paper)"`
     print(paper_flags())

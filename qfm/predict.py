@@ -30,14 +30,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.data.transforms import MEAN, STD, ensure_min_size, eval_boxes, load_rgb
+from qfm.data.transforms import ensure_min_size, eval_boxes, load_rgb
 
 COLUMNS = ["path", "score", "score_normalised", "error"]
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .webp, ...
 # first bytes of JPEG, PNG, GIF, TIFF (both byte orders), BMP: a file that starts like an
 # image but does not parse is corrupt, not "not an image"
 _MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
-_MEAN, _STD = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
 
 Resize = Callable[[int, int], tuple[int, int]]  # (w, h) → (w, h) after preprocessing
 
@@ -136,8 +135,7 @@ def crops(im: Image.Image, size: int, n: int) -> torch.Tensor:
     arr = np.stack([np.asarray(im.crop((x, y, x + size, y + size)), dtype=np.uint8)
                     for x, y in eval_boxes(w, h, size, n)])  # (n, S, S, 3)
     # the operations of to_tensor, once for all crops (bit-identical)
-    t = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
-    return (t - _MEAN) / _STD
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
 
 
 class ImageFiles(Dataset):
@@ -185,8 +183,8 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     Returns:
         One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
     """
-    from qfm.checkpoint import load_model
-    from qfm.inference import infer
+    from qfm.core.inference import load_model
+    from qfm.core.inference import infer
 
     if checkpoint is None:
         checkpoint = paths.default_checkpoint()

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from qfm import paths
-from qfm.atomic import atomic_write
+from qfm.files import atomic_write
 from qfm.data.facts import FACTS, canonical_name
 from qfm.data.label_io import DataError
 from qfm.data.table import write_csv_atomic

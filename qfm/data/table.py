@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qfm.atomic import atomic_write
+from qfm.files import atomic_write
 
 COLUMNS = ["image", "mos", "raw", "std", "content", "distortion", "level"]
 

@@ -14,9 +14,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: what timm backbones expect
-STD = (0.229, 0.224, 0.225)
-
 
 def load_rgb(path, draft: tuple[int, int] | None = None) -> Image.Image:
     """Decode ``path`` to an 8-bit RGB PIL image (see module docstring).
@@ -43,11 +40,9 @@ def load_rgb(path, draft: tuple[int, int] | None = None) -> Image.Image:
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
-    """uint8 RGB PIL image → normalised float tensor (3, H, W)."""
-    arr = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
-    mean = torch.tensor(MEAN).view(3, 1, 1)
-    std = torch.tensor(STD).view(3, 1, 1)
-    return (arr - mean) / std
+    """uint8 RGB PIL image → float tensor (3, H, W) in [0, 1]; the model normalises it with its
+    weights' own statistics (:class:`qfm.core.model.Backbone`)."""
+    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
 
 
 def ensure_min_size(im: Image.Image, size: int) -> Image.Image:

@@ -40,7 +40,7 @@ from skimage import data as skdata
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.atomic import atomic_write
+from qfm.files import atomic_write
 from qfm.config import WorldConfig
 from qfm.data.distortions import LEVELS, distort, pseudo_mos
 from qfm.data.splits import split_by_content, write_split

@@ -1,0 +1,27 @@
+"""The paper protocol's cost on the eight data sets, for the Paper protocol page."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from qfm.data.facts import FACTS
+from qfm.paper import PAPER_PROFILE
+from qfm.report.glossary import dataset_name
+
+
+def gpu_hours(images_per_second: float, epochs: int = PAPER_PROFILE["train.epochs"],
+              splits: int = 10,
+              train_fraction: float = 0.8, runs_per_split: float = 1.0) -> pd.DataFrame:
+    """Estimated GPU hours of the paper protocol per data set.
+
+    Args:
+        images_per_second: training throughput of one GPU (forward + backward, AMP).
+        epochs, splits: the protocol (the profile's epochs, 10 splits).
+        train_fraction: share of the images trained on.
+        runs_per_split: training passes per split in baseline-run units (a full QFM-IQM run
+            is teacher + student ≈ 1 + (1 + views) passes at ≤ 1.5× the step cost).
+    """
+    rows = [{"dataset": dataset_name(key), "images": f.expected,
+             "gpu_hours": f.expected * train_fraction * epochs * splits * runs_per_split
+             / images_per_second / 3600.0} for key, f in FACTS.items()]
+    return pd.DataFrame(rows)

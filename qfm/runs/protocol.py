@@ -1,0 +1,145 @@
+"""The paper's evaluation protocol: N seeded splits per data set, and cross-data-set tests.
+
+* :func:`run_protocol` trains and evaluates one model per split (model selection on each
+  split's validation part, numbers on its test part) and reports every split's numbers with
+  the median and mean ± std of SRCC, PLCC (raw and after the logistic fit) and KRCC. With
+  ``distill.enabled`` each split is a full QFM-IQM run: teacher, pseudo-labels, student
+  (:func:`qfm.runs.distill.run_distill`).
+* :func:`cross_dataset` scores a trained checkpoint on **all** images of another data set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from qfm.files import write_json
+from qfm.config import RunConfig, override
+from qfm.data.dataset import IQADataset
+from qfm.data.transforms import TestTransform
+from qfm.runs.train import fit
+from qfm.core.inference import evaluate
+from qfm.core.metrics import summarize
+
+METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
+
+
+def run_protocol(cfg: RunConfig, dataset: str, splits: list[int], runs: str | Path,
+                 progress: bool = True) -> dict:
+    """Train/evaluate on each split and summarise (a finished split is read back, not rerun).
+
+    Args:
+        cfg: base configuration (model, train, qfm, ...).
+        dataset: ``world`` or a real data set name.
+        splits: split indices (-1 = the official split).
+        runs: folder receiving ``<dataset>/split_<k>/`` run folders and ``protocol.json``.
+    Returns:
+        ``{"dataset", "splits": [{split, srcc, ...}], "summary": {metric: {median, mean, std}}}``
+    """
+    out_dir = Path(runs) / dataset
+    rows = []
+    for k in splits:
+        c = override(cfg, {"train.dataset": dataset, "train.split": k})
+        run_dir = out_dir / f"split_{'official' if k < 0 else k}"
+        if c.distill.enabled:  # QFM-IQM step 5: teacher → pseudo-labels → student
+            from qfm.runs.distill import run_distill
+
+            m = run_distill(c, run_dir, progress=progress)  # reuses finished stages
+        else:
+            m = fit(c, run_dir, progress=progress)  # resumes / reuses a finished run
+        rows.append({"split": k, **{name: m["test"][name] for name in METRICS},
+                     "best_epoch": m["best_epoch"], "val_srcc": m["val"]["srcc"]})
+        if "teacher" in m:
+            rows[-1]["teacher_srcc"] = m["teacher"]["test"]["srcc"]
+    result = {"dataset": dataset, "splits": rows,
+              "summary": {name: summarize([r[name] for r in rows]) for name in METRICS}}
+    write_json(result, out_dir / "protocol.json")
+    return result
+
+
+def cross_dataset(checkpoint: str | Path, dataset: str, cfg: RunConfig) -> dict:
+    """Metrics of a checkpoint on every image of ``dataset`` (train on A, test on all of B).
+
+    Returns:
+        Correlations over the whole table of ``dataset`` (its ``mos``, normalised), its
+        images preprocessed as for training and ``qfm predict`` (KonIQ/SPAQ resized), scored
+        with the checkpoint's own test crops.
+    """
+    from qfm.core.inference import load_model
+    from qfm.data.sources import load_table
+
+    model, meta = load_model(checkpoint, cfg.train.device)
+    root, table = load_table(dataset, cfg.shared.data_root)  # KonIQ/SPAQ: the resized copies
+    size = meta["config"]["model"]["img_size"]
+    crops = int(meta["config"].get("train", {}).get("test_crops", cfg.train.test_crops))
+    ds = IQADataset(table, root, TestTransform(size, crops))
+    dev = next(model.parameters()).device
+    loader = DataLoader(ds, batch_size=32, num_workers=cfg.train.workers)
+    metrics = evaluate(model, loader, dev, cfg.train.amp, f"cross {dataset}")
+    return {"train_dataset": meta.get("dataset"), "test_dataset": dataset, **metrics}
+
+
+def parse_splits(text: str) -> list[int]:
+    """``"0-9"`` → [0..9]; ``"0,3,5"``; ``"official"`` → [-1]."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == "official":
+            out.append(-1)
+        elif "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    if not out:
+        raise ValueError(f"--splits {text!r}: no split given (e.g. 0-9, 0,1,2 or official)")
+    return out
+
+
+def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
+    """The ``protocol`` stage: the paper's protocol on the data set ``params.yaml`` names.
+
+    ``protocol.dataset: none`` (the default) writes a "not run" record and trains nothing:
+    the embedded default needs no protocol run, and the real data sets are not shipped. A
+    queued experiment sets it (``dvc exp run --queue -S protocol.dataset=koniq10k``); the
+    ``protocol.profile`` (``paper``: :data:`qfm.paper.PAPER_PROFILE` with
+    ``protocol.weights``; ``params``: the component sections as they are) applies to this
+    stage only, so the world's study is untouched.
+
+    Returns:
+        ``{"dataset", "status", "variants": {variant: protocol summary}}``, also written to
+        ``out_dir/protocol.json``.
+    """
+    from qfm.config import ConfigError, flatten, load_params, read_params, split_variant
+    from qfm.paper import PAPER_PROFILE
+
+    raw = read_params(params_path)
+    pr = raw.get("protocol") or {}
+    for key in ("dataset", "splits", "variants", "profile", "weights"):
+        if key not in pr:
+            raise ConfigError(f"protocol.{key}: missing in {params_path}")
+    out_dir = Path(out_dir)
+    if pr["dataset"] in ("none", "", None):
+        result = {"dataset": None, "status": "not run",
+                  "reason": "protocol.dataset is none: needs a real data set and a GPU"}
+        write_json(result, out_dir / "protocol.json")
+        return result
+    if pr["profile"] not in ("paper", "params"):
+        raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
+    base = load_params(params_path)
+    profile = {**PAPER_PROFILE, "model.weights": pr["weights"]} if pr["profile"] == "paper" \
+        else {}
+    variants = raw.get("variants") or {}
+    result = {"dataset": pr["dataset"], "status": "run", "profile": pr["profile"],
+              "variants": {}}
+    for v in pr["variants"]:
+        if v not in variants:
+            raise ConfigError(f"protocol.variants: unknown variant {v!r}")
+        over, _ = split_variant(variants[v])
+        cfg = override(base, {**profile, **flatten(over)})
+        res = run_protocol(cfg, pr["dataset"], parse_splits(str(pr["splits"])),
+                           out_dir / "runs" / v, progress)
+        result["variants"][v] = res["summary"]
+    write_json(result, out_dir / "protocol.json")
+    return result

@@ -1,0 +1,94 @@
+"""The default model for ``qfm predict``: the frozen upstream joined to the chosen head.
+
+The study (:mod:`qfm.study.stages`) stores the head of the full QFM-IQM run with the best
+validation SRCC; :func:`export_default` joins it to the ImageNet backbone it was trained on
+(through cached tokens) into one checkpoint, and :func:`unseen_ladders` checks it on a photo no
+world contains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qfm.core.checkpoint import save_tensors
+from qfm.files import write_json
+
+LADDER = ("gaussian_blur", "gaussian_noise", "jpeg", "pixelate", "motion_blur")
+
+
+def export_default(head: str | Path, out: str | Path, check_out: str | Path | None = None
+                   ) -> dict:
+    """Join the frozen upstream and the chosen head into one checkpoint for ``qfm predict``.
+
+    Args:
+        head: the head saved by :func:`run_group` (group main).
+        out: the full model's ``.safetensors`` (sidecar: config, label scale, provenance).
+        check_out: if given, score distortion ladders of a photo no world contains and write
+            the result there (:func:`unseen_ladders`).
+    Returns:
+        The head's metadata.
+    """
+    from qfm.core.checkpoint import fit_state, load_tensors
+    from qfm.config import ModelConfig, from_dict
+    from qfm.core.model import build_model
+
+    tensors, meta = load_tensors(head)
+    mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
+    model = build_model(mcfg)  # loads the ImageNet backbone
+    state = model.state_dict()
+    state.update(tensors)
+    fit_state(model, state, str(head))
+    sidecar = {"kind": "model", "config": meta["config"], "dataset": "world",
+               "split": meta["seed"], "label_scale": {"offset": 0.0, "scale": 100.0},
+               "source": {k: meta[k] for k in ("variant", "seed", "val_srcc", "chosen_on")}}
+    save_tensors({k: v.contiguous() for k, v in model.state_dict().items()}, out, sidecar)
+    if check_out is not None:
+        write_json(unseen_ladders(out), check_out)
+    return meta
+
+
+def unseen_ladders(checkpoint: str | Path, photo: str = "grace_hopper") -> dict:
+    """Score 5-level distortion ladders of a photo that no world contains.
+
+    A usable scorer gives the pristine crop the highest score and lower scores as the level
+    rises: per distortion, the Spearman correlation between level (0 = pristine … 5) and
+    score should be −1. Reported, never tuned on.
+    """
+    import tempfile
+
+    from scipy import stats
+
+    from qfm.data.distortions import LEVELS, distort
+    from qfm.data.world import OUTSIDE_PHOTOS, load_photo
+    from qfm.predict import score_files
+
+    if photo not in OUTSIDE_PHOTOS:
+        raise ValueError(f"{photo!r} is a world photo; the check needs an unseen one")
+    img = load_photo(photo)
+    h, w = img.shape[:2]
+    side = min(h, w, 384)
+    img = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    from PIL import Image
+
+    out = {"photo": photo, "crop": side, "ladders": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        files, keys = [], []
+        for kind in LADDER:
+            for lev in range(6):
+                rng = np.random.default_rng([7, lev])
+                arr = img if lev == 0 else distort(img, kind, LEVELS[kind][lev - 1], rng)
+                f = Path(tmp) / f"{kind}_{lev}.png"
+                Image.fromarray(arr).save(f)
+                files.append(str(f))
+                keys.append((kind, lev))
+        df = score_files(files, checkpoint, workers=0, progress=False)
+        by_name = dict(zip(df["path"].map(lambda f: Path(f).name), df["score"]))
+        scores = [float(by_name[Path(f).name]) for f in files]
+    for kind in LADDER:
+        s = [scores[i] for i, k in enumerate(keys) if k[0] == kind]
+        rho = float(stats.spearmanr(range(6), s)[0])
+        out["ladders"][kind] = {"scores": [float(x) for x in s], "srcc_level": rho,
+                                "ordered": bool(all(a > b for a, b in zip(s, s[1:])))}
+    return out

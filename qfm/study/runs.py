@@ -1,0 +1,299 @@
+"""The embedded default's study: variants × paired seeds on cached upstream tokens.
+
+One run = one variant (a ``variants`` entry of ``params.yaml``) on one seed (= content split
+and initialisation), trained on the cached tokens of the frozen upstream
+(:mod:`qfm.study.tokens`) with the engine's own :func:`~qfm.core.engine.train_one_epoch`. Model
+selection uses validation only; test and held-out photos are scored once, at the selected
+epoch. A variant may carry two study-only keys:
+
+* ``teacher: <variant>`` — a distilled student: the same-seed run of ``<variant>`` scores the
+  unlabelled images of the run's *training* contents (pseudo-MOS), and the student trains on
+  labels + pseudo-labels (:class:`qfm.core.distill.DistillObjective`);
+* ``match_steps: true`` — the run takes as many optimisation steps as a distilled student
+  (the control for the student's extra steps).
+
+Runs of a group fan out over ``workers`` processes (one thread each), so a group is as fast
+as the cores allow; every run is seeded, so the numbers do not depend on the fan-out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qfm.core.metrics import noise_share, pair_arrays
+from qfm.config import (ConfigError, ModelConfig, RunConfig, from_dict, override,
+                        split_variant, to_dict)
+from qfm.data.splits import read_split
+from qfm.data.world import spurious_train
+from qfm.core.distill import DistillObjective
+from qfm.core.engine import (lr_factor, make_objective, param_groups, seed_everything,
+                             train_and_select)
+from qfm.core.inference import predict
+from qfm.study.tokens import FeatureBank
+from qfm.core.metrics import correlations
+from qfm.core.model import build_model
+
+
+
+@dataclass
+class RunSpec:
+    """One run of the study: its name, configuration and study-only settings."""
+
+    variant: str
+    seed: int
+    cfg: RunConfig
+    spurious: float
+    teacher: str = ""
+    match_steps: bool = False
+
+
+
+def flip_grid(tokens: torch.Tensor) -> torch.Tensor:
+    """Mirror the token grid left-right (the CLS/mean token stays): (B, 1+g², C)."""
+    b, n, c = tokens.shape
+    g = int(round(math.sqrt(n - 1)))
+    grid = tokens[:, 1:].view(b, g, g, c).flip(2).reshape(b, g * g, c)
+    return torch.cat([tokens[:, :1], grid], 1)
+
+
+def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, smoke: bool
+                  ) -> dict:
+    """Tokens and labels of one split's parts (training part under ``spurious``).
+
+    Returns:
+        ``{part: (tokens (n, 1+N, C) float16, mos (n,), table)}`` for train, val, test,
+        heldout, and ``unlabelled`` (tokens of the training contents' unlabelled images).
+    """
+    from pathlib import Path
+
+    root = Path(world)
+    table = pd.read_csv(root / "table.csv", dtype={"content": str})
+    parts = read_split(root / "splits" / f"split_{split}.csv", table)
+    parts["train"] = spurious_train(parts["train"], spurious, split).reset_index(drop=True)
+    extra = pd.read_csv(root / "unlabelled.csv", dtype={"content": str})
+    parts["unlabelled"] = extra[extra["content"].isin(set(parts["train"]["content"]))] \
+        .reset_index(drop=True).assign(mos=np.nan)
+    for part in ("val", "test", "heldout"):  # a leak check that fails loudly
+        if set(parts.get(part, pd.DataFrame({"content": []}))["content"]) & \
+                set(parts["unlabelled"]["content"]):
+            raise RuntimeError(f"split {split}: unlabelled images of {part} contents")
+    out = {}
+    for part, df in parts.items():
+        if smoke:
+            df = df.sample(min(64, len(df)), random_state=0).reset_index(drop=True)
+        rows = bank.rows(df["image"])
+        out[part] = (bank.tokens[rows], torch.tensor(df["mos"].to_numpy(), dtype=torch.float32),
+                     df)
+    return out
+
+
+def _batches(tokens, mos, index, batch_size, gen):
+    order = torch.randperm(len(mos), generator=gen)
+    flips = torch.rand(len(mos), generator=gen) < 0.5
+    for i in range(len(mos) // batch_size):
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        x = tokens[idx].float()
+        f = flips[idx]
+        x[f] = flip_grid(x[f])
+        yield {"image": x, "mos": mos[idx], "index": index[idx]}
+
+
+def _eval_batches(tokens, mos, batch_size=256):
+    for i in range(0, len(mos), batch_size):
+        x = tokens[i:i + batch_size].float()
+        yield {"image": torch.stack([x, flip_grid(x)], 1), "mos": mos[i:i + batch_size]}
+
+
+def score(model, tokens: torch.Tensor) -> np.ndarray:
+    """Predictions of a head-only model for cached tokens (original + mirrored grid)."""
+    pred, _ = predict(model, _eval_batches(tokens, torch.zeros(len(tokens))),
+                      torch.device("cpu"), progress=False)
+    return pred
+
+
+def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None = None,
+              student_steps: int = 0) -> dict:
+    """Train one run on cached tokens; select on validation; score test and held-out.
+
+    Args:
+        spec: the run.
+        data: :func:`load_run_data`'s output.
+        width: token width.
+        teacher_state: the teacher's ``(model config, weights)`` (distilled students).
+        student_steps: for ``match_steps``: the steps to take.
+    Returns:
+        Metrics, the validation curve, QFM diagnostics and the selected ``state``.
+    """
+    cfg, t = spec.cfg, spec.cfg.train
+    seed_everything(spec.seed)
+    tokens, mos, _ = data["train"]
+    index = torch.arange(len(mos))
+    objective = make_objective(cfg)
+    # the student first: seed s gives it the initialisation of every other variant's seed-s run
+    # (a teacher built before it would consume the generator); batches come from their own
+    model = build_model(cfg.model, width=width)
+    if spec.teacher:
+        tcfg, tstate = teacher_state
+        teacher = build_model(from_dict(ModelConfig, tcfg, "model"), width=width)
+        teacher.load_state_dict(tstate)
+        u_tokens = data["unlabelled"][0]
+        pseudo = torch.tensor(score(teacher, u_tokens), dtype=torch.float32)
+        tokens = torch.cat([tokens, u_tokens])
+        mos = torch.cat([mos, pseudo])
+        index = torch.cat([index, -1 - torch.arange(len(pseudo))])  # < 0: pseudo-labelled
+        objective = DistillObjective(cfg.qfm, cfg.distill.lambda_kd, spec.seed)
+    # fused: one kernel for every parameter (a small head's step is mostly optimizer overhead)
+    opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr, fused=True)
+    for g in opt.param_groups:
+        g["initial_lr"] = t.lr
+    per_epoch = max(len(mos) // t.batch_size, 1)
+    epochs = 1 if cfg.shared.smoke else t.epochs
+    if spec.match_steps and student_steps:
+        epochs = max(epochs, math.ceil(student_steps / per_epoch))
+    lr_fn = lambda s: lr_factor(s, per_epoch, t.warmup_epochs, t.step_epochs,  # noqa: E731
+                                t.gamma)
+    val_tokens, val_mos, _ = data["val"]
+
+    def batches(epoch):
+        gen = torch.Generator().manual_seed(spec.seed * 1000003 + epoch)
+        return _batches(tokens, mos, index, t.batch_size, gen)
+
+    def validate(epoch):
+        return {"srcc": correlations(score(model, val_tokens), val_mos.numpy(),
+                                     logistic=False)["srcc"]}
+
+    t0 = time.perf_counter()
+    history, best, best_state = train_and_select(
+        model, opt, objective, epochs=epochs, batches=batches, validate=validate,
+        steps_per_epoch=per_epoch, lr_fn=lr_fn, device=torch.device("cpu"),
+        clip_grad=t.clip_grad, amp=False, eval_every=t.eval_every)
+    seconds = time.perf_counter() - t0
+    curve = [h["val"]["srcc"] for h in history if "val" in h]
+    logs_sum = {}
+    for h in history:
+        for k, v in h.items():
+            if isinstance(v, float):
+                logs_sum[k] = logs_sum.get(k, 0.0) + v
+    model.load_state_dict(best_state)
+    out = {"variant": spec.variant, "seed": spec.seed, "spurious": spec.spurious,
+           "epochs": epochs, "steps": epochs * per_epoch, "best_epoch": best["epoch"],
+           "best_is_last": best["epoch"] == epochs - 1, "val_srcc": best["srcc"],
+           "val_curve": curve, "seconds": seconds,
+           "train_images": int(len(data["train"][1])), "pseudo_images":
+               int(len(mos) - len(data["train"][1]))}
+    for k in ("partner_rate", "candidates", "shift", "shift_rel"):
+        if k in logs_sum:
+            out[k] = logs_sum[k] / epochs
+    x, y, _ = data["test"]
+    with torch.no_grad():
+        model.eval()
+        emb = model.decoder.embed(model.select(x.float())).numpy()
+    out["share"] = noise_share(*pair_arrays(emb, y.numpy()))[0]
+    out["share_upstream"] = noise_share(*pair_arrays(x.float().mean(1).numpy(), y.numpy()))[0]
+    for part in ("test", "heldout"):
+        if part in data:
+            x, y, _ = data[part]
+            c = correlations(score(model, x), y.numpy())
+            out[f"{part}_srcc"], out[f"{part}_plcc"] = c["srcc"], c["plcc_logistic"]
+            out[f"{part}_plcc_raw"] = c["plcc"]
+    out["state"] = best_state
+    out["model_cfg"] = to_dict(cfg.model)
+    return out
+
+
+# -- fan-out -------------------------------------------------------------------------------
+_BANK: dict = {}
+
+
+def _worker_init(features_path: str) -> None:
+    torch.set_num_threads(1)
+    _BANK["bank"] = FeatureBank(features_path)
+
+
+def _run_task(args) -> dict:
+    spec, world, teacher_state, student_steps = args
+    bank = _BANK["bank"]
+    data = load_run_data(bank, world, spec.seed, spec.spurious, spec.cfg.shared.smoke)
+    return train_run(spec, data, bank.width, teacher_state, student_steps)
+
+
+def run_specs(specs: list[RunSpec], features_path: str, world: str, workers: int = 2,
+              progress: bool = True) -> list[dict]:
+    """Run every spec: plain runs first, then students (their teachers' weights passed on).
+
+    Returns:
+        One metrics dict per spec, in the order given (``state`` kept).
+    """
+    done: dict[tuple, dict] = {}
+
+    def fan(tasks):
+        if workers <= 1:
+            _worker_init(features_path)
+            return [_run_task(a) for a in tasks]
+        with ProcessPoolExecutor(workers, initializer=_worker_init,
+                                 initargs=(features_path,)) as pool:
+            return list(pool.map(_run_task, tasks))
+
+    first = [s for s in specs if not s.teacher and not s.match_steps]
+    need = {(s.variant, s.seed, s.spurious) for s in first}
+    for s in specs:  # a teacher is a plain run of the same group
+        if s.teacher and (s.teacher, s.seed, s.spurious) not in need:
+            raise ConfigError(f"variants.{s.variant}.teacher: {s.teacher} must be run in the "
+                              f"same group")
+    t0 = time.perf_counter()
+    for spec, res in zip(first, fan([(s, world, None, 0) for s in first])):
+        done[(spec.variant, spec.seed, spec.spurious)] = res
+    second = [s for s in specs if s.teacher]
+    tasks = []
+    for s in second:
+        t = done[(s.teacher, s.seed, s.spurious)]
+        tasks.append((s, world, (t["model_cfg"], t["state"]), 0))
+    for spec, res in zip(second, fan(tasks)):
+        done[(spec.variant, spec.seed, spec.spurious)] = res
+    student_steps = {s.seed: done[(s.variant, s.seed, s.spurious)]["steps"] for s in second}
+    third = [s for s in specs if s.match_steps]
+    if third and not student_steps:
+        raise ConfigError("match_steps: needs a distilled variant in the same group")
+    tasks = [(s, world, None, student_steps.get(s.seed, 0)) for s in third]
+    for spec, res in zip(third, fan(tasks)):
+        done[(spec.variant, spec.seed, spec.spurious)] = res
+    if progress:
+        print(f"{len(specs)} runs in {time.perf_counter() - t0:.0f}s", flush=True)
+    return [done[(s.variant, s.seed, s.spurious)] for s in specs]
+
+
+def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[int],
+               spurious: float, extra: dict | None = None) -> list[RunSpec]:
+    """Specs of ``variants`` × ``seeds`` from ``params.yaml``'s ``variants`` section.
+
+    Args:
+        params: the raw params mapping.
+        base: the component sections (typed).
+        extra: dotted overrides applied to every run (e.g. tuned values).
+    """
+    from qfm.config import flatten
+
+    table = params.get("variants") or {}
+    specs = []
+    for v in variants:
+        if v not in table:
+            raise ConfigError(f"study: unknown variant {v!r} (known: {', '.join(table)})")
+        over, study = split_variant(table[v])
+        for seed in seeds:
+            cfg = override(base, {**(extra or {}), **flatten(over), "shared.seed": seed,
+                                  "train.split": seed, "world.spurious": spurious})
+            specs.append(RunSpec(v, seed, cfg, spurious, study.get("teacher", ""),
+                                 bool(study.get("match_steps", False))))
+    return specs
+
+
+def summary_row(res: dict) -> dict:
+    """A run's metrics without its weights (what the result JSON stores)."""
+    return {k: v for k, v in res.items() if k not in ("state", "model_cfg")}

@@ -1,0 +1,151 @@
+"""benchmarks/: one machine record and one way to store results for all of them, the GPU
+check's CPU-safe paths, the pipeline-stage timer's parsers, the loader benchmark at toy size.
+The measurements themselves are not asserted (machine-dependent)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))  # the scripts' shared harness (benchmarks/harness.py)
+
+
+def load(name: str):
+    """Import ``benchmarks/<name>.py`` (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # worker processes unpickle its functions by module name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_benchmark_stores_through_the_shared_record_and_imports_no_sibling():
+    scripts = sorted(p for p in BENCH.glob("*.py") if p.stem not in ("run_all", "harness"))
+    siblings = {p.stem for p in BENCH.glob("*.py")} - {"harness"}
+    assert len(scripts) >= 6
+    for path in scripts:
+        tree = ast.parse(path.read_text())
+        imported = {n.module.split(".")[0] for n in ast.walk(tree)
+                    if isinstance(n, ast.ImportFrom) and n.module} | \
+            {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+             for a in n.names}
+        assert not imported & siblings, f"{path.name} imports a sibling script"
+        calls = {n.func.id for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert {"Record", "add_out_argument"} <= calls, f"{path.name}: not through harness"
+
+
+def test_record_is_the_schema_the_performance_page_reads(tmp_path, capsys):
+    from qfm import paths
+    from qfm.report import performance
+    from harness import Record
+
+    result = Record("step_cost").finish({"ratio_median": 1.2}, tmp_path / "step_cost.json")
+    assert json.loads(capsys.readouterr().out) == result
+    stored = json.loads((tmp_path / "step_cost.json").read_text())
+    assert stored["benchmark"] == "step_cost" and stored["ratio_median"] == 1.2
+    m = stored["machine"]
+    assert m["cpu_cores"] >= 1 and len(m["load_average_before"]) == 3
+    assert m["seconds"] >= 0 and m["started"] <= m["finished"]
+    row = performance.machine_table(performance.load_results(tmp_path)).set_index("benchmark")
+    assert row.at["step_cost", "cpu_cores"] == m["cpu_cores"]
+    assert row.at["step_cost", "load_1min"] == m["load_average_before"][0]
+    Record("x").finish({}, "-")  # printed only
+    assert not list(tmp_path.glob("x*")) and not list(paths.home().glob("-"))
+
+
+def run_main(mod, argv: list[str], monkeypatch, capsys) -> dict:
+    monkeypatch.setattr(sys, "argv", [mod.__file__, *argv])
+    mod.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_gpu_check_without_cuda_measures_nothing(tmp_path, monkeypatch, capsys):
+    gpu = load("gpu_check")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = run_main(gpu, ["--out", str(tmp_path / "g.json")], monkeypatch, capsys)
+    assert out["status"] == "no CUDA: nothing measured"
+    assert "training" not in out and "predict" not in out
+    assert not (tmp_path / "g.json").exists()  # an earlier GPU result stays
+
+
+def test_gpu_check_dry_run_exercises_every_path(tmp_path, monkeypatch, capsys):
+    gpu = load("gpu_check")
+    out = run_main(gpu, ["--dry-run", "--images", "24", "--out", str(tmp_path / "g.json")],
+                   monkeypatch, capsys)
+    assert not (tmp_path / "g.json").exists()  # a dry run is no measurement
+    assert out["dry_run"] and out["synthetic_set"]["images"] == 24
+    configs = {r["config"]: r for r in out["training"]}
+    assert set(configs) == {"vit_b8", "cnn_b16", "cnn_b16_channels_last"}
+    for r in configs.values():
+        assert "error" not in r, r
+        assert r["images_per_s"] > 0 and r["epoch_images"] > 0
+    assert configs["vit_b8"]["channels_last"] == "n/a (ViT)"
+    assert configs["cnn_b16_channels_last"]["channels_last"] is True
+    assert out["predict"]["ratio_predict_over_backbone"] > 0, out["predict"]
+
+
+LOG = """\
+1700000100.0 + dvc repro
+1700000101.0 Running stage 'world':
+1700000101.1 > qfm world
+1700000131.0 Updating lock file 'dvc.lock'
+1700000131.5 Stage 'upstream' didn't change, skipping
+1700000132.0 Running stage 'train@baseline-s0':
+1700000150.0 Updating lock file 'dvc.lock'
+1700000150.0 Running stage 'book':
+1700000155.0 ERROR: failed to reproduce 'book': exit 1
+1700000156.0 dvc repro exited 255
+"""
+
+
+def test_pipeline_stages_parses_a_timestamped_log():
+    ps = load("pipeline_stages")
+    out = ps.parse_log(LOG.splitlines() + ["no timestamp: ignored"])
+    rows = {s["stage"]: s for s in out["stages"]}
+    assert list(rows) == ["world", "upstream", "train@baseline-s0", "book"]
+    assert rows["world"]["seconds"] == pytest.approx(30.0)
+    assert rows["upstream"] == {"stage": "upstream", "seconds": 0.0, "status": "unchanged"}
+    assert rows["train@baseline-s0"]["seconds"] == pytest.approx(18.0)
+    assert rows["book"]["status"] == "failed" and rows["book"]["seconds"] == pytest.approx(5.0)
+    assert out["total_seconds"] == pytest.approx(56.0)
+    iso = ps.parse_log(["2024-01-01T00:00:00 Running stage 'a':",
+                        "2024-01-01T00:01:30 Updating lock file 'dvc.lock'"])
+    assert iso["stages"][0]["seconds"] == pytest.approx(90.0)
+
+
+def test_pipeline_stages_reads_papermill_durations(tmp_path):
+    ps = load("pipeline_stages")
+    (tmp_path / "train").mkdir()
+    for rel, dur in (("train/baseline-s0.ipynb", 12.5), ("figures.ipynb", 3.0)):
+        (tmp_path / rel).write_text(json.dumps({"metadata": {"papermill": {"duration": dur}}}))
+    (tmp_path / "unexecuted.ipynb").write_text(json.dumps({"metadata": {}}))
+    out = ps.from_notebooks(tmp_path)
+    assert {s["stage"]: s["seconds"] for s in out["stages"]} == {"figures": 3.0,
+                                                                "train@baseline-s0": 12.5}
+    assert out["total_seconds"] == pytest.approx(15.5)
+
+
+@pytest.mark.slow
+def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
+    lt = load("loader_throughput")
+    out = run_main(lt, ["--images", "8", "--rounds", "1", "--batch", "4", "--backbone",
+                        "test_vit", "--img-size", "32", "--workers", "0",
+                        "--out", str(tmp_path / "lt.json")], monkeypatch, capsys)
+    assert set(out["loaders"]) == {"no_cache", "cache_png", "cache_jpg"}
+    assert out["ratio_with_cache"] > 0 and out["model_images_per_s"] > 0
+    assert out["torch_threads_model"] >= 1 and len(out["machine"]["load_average_before"]) == 3
+    assert json.loads((tmp_path / "lt.json").read_text()) == out
+
+
+def test_analyze_memory_benchmark_runs_small(monkeypatch, capsys):
+    out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16"], monkeypatch, capsys)
+    assert out["pairs"] == 300 * 299 // 2 and out["peak_rss_gib"] > 0
+    assert set(out["share"]) == {"upstream", "selected"}

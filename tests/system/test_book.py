@@ -1,0 +1,171 @@
+"""The Jupyter Book, built by the smoke pipeline (``tests/test_pipeline.py``) from smoke outputs.
+
+Every image a page references exists, no page loads anything from the network (the book must
+read offline: no CDN scripts, styles, fonts or MathJax), every page of the table of contents is
+built, the numbers in the prose are pasted (glue), and no page shows a notebook artefact: a
+warning or stderr box, a progress bar, an empty output box, a NaN/None cell, a machine path,
+or "not measured yet" as a raw code block. The fast tests check the figures stage's
+dependencies and the artefact scanner itself.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_pipeline import ROOT, dvc_yaml, smoke_pipeline
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from screenshot_book import check_pages  # noqa: E402
+
+PRE = re.compile(r"<pre\b.*?</pre>", re.S | re.I)
+TAGS = re.compile(r"<[^>]+>")
+ARTEFACTS = {
+    "stderr or warning box": re.compile(r'class="(?:[^"]*\s)?(?:stderr|warning)(?:\s[^"]*)?"',
+                                        re.I),
+    "warning text": re.compile(r"\b\w*Warning:|TqdmWarning", re.I),
+    "progress bar": re.compile(r"\d+%\|[█▏▎▍▌▋▊▉ ]*\|"),
+    "empty output box": re.compile(r'<div class="cell_output[^"]*">\s*</div>'),
+    "machine path": re.compile(r"(?<![\w.])/(?:work|tmp|root|home)/"),
+}
+MISSING_CELL = re.compile(r"<t[dh]\b[^>]*>\s*(?:nan|NaN|None|&lt;NA&gt;|NaT)?\s*</t[dh]>"
+                          r'|class="pasted-text">\s*(?:nan|NaN|None)?\s*<')
+MISSING_WORD = re.compile(r"\b(?:nan|NaN)\b")  # never English; "None" is, so cells only
+NOT_MEASURED_BLOCK = re.compile(r"not measured", re.I)
+
+
+def page_artefacts(text: str) -> list[str]:
+    """What a rendered page shows that a reader should never see (empty = clean).
+
+    Code (``<pre>``) may hold ``None`` — it is Python — but never "not measured": a
+    placeholder must read as prose, not as a literal block.
+    """
+    found = [f"{name}: {m.group(0)[:60]!r}" for name, rx in ARTEFACTS.items()
+             for m in [rx.search(text)] if m]
+    blocks = PRE.findall(text)
+    found += [f"raw block: {TAGS.sub('', b)[:60]!r}" for b in blocks
+              if NOT_MEASURED_BLOCK.search(b)]
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", PRE.sub("", text), flags=re.S | re.I)
+    found += [f"missing value shown: {m.group(0)[:60]!r}" for m in [MISSING_CELL.search(body)]
+              if m]
+    visible = html_lib.unescape(TAGS.sub(" ", body))
+    found += [f"missing value shown: {visible[max(0, m.start() - 40):m.end() + 20]!r}"
+              for m in [MISSING_WORD.search(visible)] if m]
+    return found
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("chapters"))
+            walk(e.get("sections"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return files
+
+
+# --- fast ------------------------------------------------------------------------------------
+
+def test_the_artefact_scanner_catches_what_a_reader_should_not_see():
+    bad = ['<div class="output stderr"><pre>oops</pre></div>',
+           "<p>TqdmWarning: IProgress not found</p>",
+           "<p>features: 40%|████      | 4/10</p>",
+           '<div class="cell_output docutils container">\n</div>',
+           "<td>nan</td>", '<td class="num">None</td>', "<td></td>",
+           '<span class="pasted-text">nan</span>', "<p>Δ nan</p>",
+           "<p>written to /work/main/results</p>", "<pre>not measured yet</pre>"]
+    for text in bad:
+        assert page_artefacts(text), text
+    good = ["<p>score 0.912</p>", "<pre>if x is None:\n    pass</pre>",
+            "<p><em>not measured yet</em></p>", "<p>results/study/main.json</p>",
+            "<td>–</td>", "<p>nanoGPT and NaNs-free code</p>", "<p>None of them ran</p>",
+            '<div class="cell tag_remove-stderr docutils container">x</div>']
+    for text in good:
+        assert not page_artefacts(text), (text, page_artefacts(text))
+
+
+def test_figures_stage_reads_the_default_head():
+    """Beyond its imports (tests/test_pipeline_deps.py): the head the book re-scores."""
+    deps = {d if isinstance(d, str) else next(iter(d))
+            for d in dvc_yaml()["stages"]["figures"]["deps"]}
+    assert {"models/heads/main.safetensors", "data/features", "data/world"} <= deps
+
+
+def test_toc_lists_every_page_and_no_removed_notebook():
+    files = toc_files()
+    for f in files:
+        path = ROOT / "book" / f
+        assert path.with_suffix(".md").is_file() or f.startswith("executed/"), f
+    executed = {f.split("/", 1)[1] for f in files if f.startswith("executed/")}
+    groups = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["groups"]
+    expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study"}
+    assert executed == expected | {f"study_{g}" for g in groups}  # study runs once per group
+    assert "glossary" in files
+
+
+# --- the built book (slow: the smoke pipeline) -----------------------------------------------
+
+@pytest.fixture(scope="session")
+def html(tmp_path_factory) -> Path:
+    """The built book of the smoke pipeline (built once per session, shared)."""
+    return smoke_pipeline(tmp_path_factory) / "book" / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_every_referenced_image_exists_and_nothing_is_remote(html):
+    result = check_pages(html)
+    assert result["pages"] >= len(toc_files())
+    assert result["images"] > 0
+    assert result["missing"] == []
+    assert result["remote"] == []
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="replace").lower()
+        assert "mathjax" not in text and "fonts.googleapis" not in text, page.name
+
+
+@pytest.mark.slow
+def test_every_toc_page_and_every_notebook_is_built(html):
+    for f in toc_files():
+        assert (html / f"{f}.html").is_file(), f
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        assert (html / "executed" / f"{nb.stem}.html").is_file(), nb.stem
+
+
+@pytest.mark.slow
+def test_prose_numbers_are_glued(html):
+    for name in ("intro", "results", "method", "ablations", "semantic_noise", "protocol",
+                 "reproducibility", "performance"):
+        text = (html / f"{name}.html").read_text()
+        assert "pasted-text" in text or "qfm-table" in text, f"{name}: nothing glued"
+        assert "{glue" not in text and "glue:text" not in text, f"{name}: unresolved glue"
+    intro = (html / "intro.html").read_text()
+    assert re.search(r'class="pasted-text">(?:better|no difference detected|worse) \(Δ', intro)
+    assert "deltas_intro.png" in intro and "qfm-table" in intro
+
+
+@pytest.mark.slow
+def test_no_page_shows_notebook_artefacts(html):
+    problems = {}
+    for f in toc_files():
+        found = page_artefacts((html / f"{f}.html").read_text(errors="replace"))
+        if found:
+            problems[f] = found
+    assert not problems, problems
+
+
+@pytest.mark.slow
+def test_one_name_per_data_set_across_pages(html):
+    for f in toc_files():
+        text = TAGS.sub(" ", (html / f"{f}.html").read_text(errors="replace"))
+        text = text.replace("the FLIVE / PaQ-2-PiQ set", "")  # the glossary's one alias line
+        assert "CLIVE" not in text and "FLIVE" not in text, f
