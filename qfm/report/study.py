@@ -1,9 +1,10 @@
-"""What the book reports about the study: its result files read into frames, the verdicts,
-and the tables built from them (formatted by :func:`qfm.report.tables.html_table`).
+"""What the book reports about the study: its result files read into frames, and the tables
+built from them (formatted by :func:`qfm.report.tables.html_table`).
 
 Reads ``results/study/`` (written by the stages ``tune``, ``study@<group>`` and ``default``);
-trains and measures nothing. Every comparison is paired by seed against the baseline and
-judged by :mod:`qfm.report.verdict` from its bootstrap interval, so no verdict is ever typed.
+trains and measures nothing. Every verdict a table shows is read from the record of
+:mod:`qfm.report.claims` (paired t interval, Holm-adjusted t-test p, Wilcoxon p), so no
+verdict is ever typed and none disagrees with ``results/verdicts.json``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pandas as pd
 
 from qfm.files import read_json
 from qfm.report.glossary import metric_label
-from qfm.report.tables import MISSING, Table, ci_text, html_table, mean_sd
-from qfm.report.verdict import bootstrap_ci, compare, verdict
+from qfm.report.tables import MISSING, Table, ci_text, fmt, html_table, mean_sd
+from qfm.report.claims import INTERACTION, record_frame
+from qfm.report.verdict import compare, paired, t_interval
 
 QFM_DIAGNOSTICS = ("partner_rate", "candidates", "shift_rel")
 
@@ -38,33 +40,32 @@ def load_rows(study_dir: str | Path, groups) -> pd.DataFrame:
 def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
                reference: str = "baseline") -> pd.DataFrame:
     """:func:`qfm.report.verdict.compare` of ``variants`` (reference excluded) against ``reference``,
-    on the variants that ran, with the Δ [CI] text added (column ``delta_ci``)."""
+    on the variants that ran (one Holm family), with the Δ [CI] text added (``delta_ci``)."""
     ran = [v for v in variants if v != reference and v in set(rows["variant"])]
     out = compare(rows, ran, reference, metric)
     out["delta_ci"] = [ci_text(r.delta, r.ci_lo, r.ci_hi) for r in out.itertuples()]
     return out
 
 
-def answer(row, metric: str = "test_srcc") -> str:
-    """One line: the verdict, then the evidence — ``better (Δ test SRCC +0.012, 95 % CI
-    [+0.004, +0.020], 10 paired seeds)``."""
-    if np.isnan(row.ci_lo):
-        return f"{row.verdict} (Δ {metric_label(metric)} {row.delta:+.3f}, " \
-               f"{row.n} paired seed{'s' if row.n != 1 else ''}: too few for an interval)"
-    return (f"{row.verdict} (Δ {metric_label(metric)} {row.delta:+.3f}, 95 % CI "
-            f"[{row.ci_lo:+.3f}, {row.ci_hi:+.3f}], {row.n} paired seeds)")
-
-
 def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "test_srcc"
                 ) -> Table:
-    """variant | (what it is) | paired Δ vs baseline [95 % CI] | seeds ahead | verdict."""
+    """variant | (what it is) | paired Δ vs reference [95 % t-CI] | Holm p (family) |
+    Wilcoxon p | seeds ahead | verdict."""
+    ref = cmp["reference"].iloc[0] if "reference" in cmp and len(cmp) else "baseline"
     df = pd.DataFrame({"variant": cmp["variant"]})
     if describe is not None:
         df["what it is"] = [describe.get(v, "") for v in cmp["variant"]]
-    df[f"Δ {metric_label(metric)} vs baseline [95 % CI]"] = cmp["delta_ci"]
+    delta = f"Δ {metric_label(metric)} vs {ref} [95 % t-CI]"
+    df[delta] = cmp["delta_ci"]
+    fam = cmp["family"] if "family" in cmp else [""] * len(cmp)
+    df["Holm p (family)"] = [f"{fmt(p)} ({f})" if f else fmt(p)
+                             for p, f in zip(cmp["p_holm"], fam)]
+    df["Wilcoxon p"] = [fmt(p) for p in cmp["p_wilcoxon"]]
     df["seeds ahead"] = [f"{w}/{n}" for w, n in zip(cmp["wins"], cmp["n"])]
     df["verdict"] = cmp["verdict"]
-    return html_table(df, numeric=[df.columns[-3], "seeds ahead"])
+    return html_table(df, numeric=[delta, "Holm p (family)", "Wilcoxon p", "seeds ahead"],
+                      notes="paired by seed; verdict: the interval excludes 0 and the t-test "
+                            "p, Holm-adjusted within its family, is below 0.05")
 
 
 def summary_table(rows: pd.DataFrame, variants, label: str = "variant") -> Table:
@@ -84,60 +85,30 @@ def summary_table(rows: pd.DataFrame, variants, label: str = "variant") -> Table
                             "unless marked raw; held-out = the held-out photos")
 
 
-def verdict_record(rows: pd.DataFrame, groups: dict[str, list],
-                   metrics=("test_srcc", "heldout_srcc")) -> dict:
-    """The verdicts of every group as a DVC metrics mapping (``results/verdicts.json``).
-
-    Returns:
-        ``{group: {"spurious": s, variant: {metric: {mean, sd, delta, ci_lo, ci_hi, n,
-        verdict}}}}``; the baseline carries mean and sd only.
-    """
-    out = {}
-    for g, variants in groups.items():
-        sub = rows[rows["group"] == g]
-        rec = {"spurious": float(sub["spurious"].iloc[0])}
-        for m in metrics:
-            base = sub.loc[sub["variant"] == "baseline", m]
-            rec.setdefault("baseline", {})[m] = {"mean": float(base.mean()),
-                                                 "sd": float(base.std(ddof=1))
-                                                 if len(base) > 1 else None}
-            for r in comparison(sub, variants, m).itertuples():
-                rec.setdefault(r.variant, {})[m] = {
-                    "mean": r.mean, "sd": None if np.isnan(r.sd) else r.sd,
-                    "delta": r.delta, "ci_lo": None if np.isnan(r.ci_lo) else r.ci_lo,
-                    "ci_hi": None if np.isnan(r.ci_hi) else r.ci_hi, "n": r.n,
-                    "verdict": r.verdict}
-        out[g] = rec
-    return out
-
-
 def paired_frame(rows: pd.DataFrame, variants, metric: str = "test_srcc") -> pd.DataFrame:
     """Per-seed paired differences against the baseline: ``variant, seed, delta``."""
-    from qfm.report.verdict import paired
-
     frames = [paired(rows, v, "baseline", metric).assign(variant=v)[["variant", "seed",
                                                                       "delta"]]
               for v in variants if v != "baseline" and v in set(rows["variant"])]
     return pd.concat(frames, ignore_index=True)
 
 
-def sweep_frame(rows: pd.DataFrame, variants, metric: str = "test_srcc") -> pd.DataFrame:
-    """Paired Δ vs the baseline at each spurious strength: ``spurious, variant, delta,
-    ci_lo, ci_hi, n, verdict``."""
-    frames = []
-    for s, sub in rows.groupby("spurious"):
-        cmp = comparison(sub, variants, metric)
-        frames.append(cmp.assign(spurious=s))
+def sweep_frame(record: dict, variants, metric: str = "test_srcc") -> pd.DataFrame:
+    """The record's paired Δ vs the baseline in each group: ``spurious, variant, delta,
+    ci_lo, ci_hi, n, verdict, delta_ci, …``."""
+    frames = [record_frame(g, variants, "baseline", metric).assign(spurious=g["spurious"])
+              for k, g in record.items() if k != INTERACTION]
     return pd.concat(frames, ignore_index=True)
 
 
 def mean_ci_frame(rows: pd.DataFrame, by: str, metric: str, variant: str | None = None
                   ) -> pd.DataFrame:
-    """Mean of ``metric`` per value of ``by`` with a bootstrap 95 % interval of the mean."""
+    """Mean of ``metric`` per value of ``by`` with its 95 % t interval (NaN below
+    :data:`qfm.report.verdict.MIN_SEEDS` values)."""
     sub = rows if variant is None else rows[rows["variant"] == variant]
     out = []
     for key, g in sub.groupby(by, sort=False):
-        lo, hi = bootstrap_ci(g[metric].dropna())
+        lo, hi = t_interval(g[metric].dropna())
         out.append({by: key, "mean": float(g[metric].mean()), "ci_lo": lo, "ci_hi": hi,
                     "n": int(g[metric].notna().sum())})
     return pd.DataFrame(out)
@@ -145,19 +116,19 @@ def mean_ci_frame(rows: pd.DataFrame, by: str, metric: str, variant: str | None 
 
 def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
     """One row per spurious strength and variant: the baseline's own test SRCC there, the
-    variant's paired Δ against it [95 % CI] and the verdict."""
+    variant's paired Δ against it [95 % t-CI] and the verdict."""
     base = base.set_index("spurious")
     df = pd.DataFrame({
         "spurious strength": [f"{s:g}" for s in sweep["spurious"]],
-        "baseline test SRCC [95 % CI]": [
+        "baseline test SRCC [95 % t-CI]": [
             f"{base.at[s, 'mean']:.3f} [{base.at[s, 'ci_lo']:.3f}, {base.at[s, 'ci_hi']:.3f}]"
             for s in sweep["spurious"]],
         "variant": sweep["variant"],
-        "Δ test SRCC vs baseline [95 % CI]": sweep["delta_ci"],
+        "Δ test SRCC vs baseline [95 % t-CI]": sweep["delta_ci"],
         "verdict": sweep["verdict"]})
     return html_table(df.sort_values(["spurious strength", "variant"], kind="stable"),
-                      numeric=["spurious strength", "baseline test SRCC [95 % CI]",
-                               "Δ test SRCC vs baseline [95 % CI]"])
+                      numeric=["spurious strength", "baseline test SRCC [95 % t-CI]",
+                               "Δ test SRCC vs baseline [95 % t-CI]"])
 
 
 def best_last_table(rows: pd.DataFrame, variants) -> Table:
@@ -229,51 +200,57 @@ def share_table(shares: pd.DataFrame) -> Table:
                             "quality gap exceeds 0.2; lower = less semantic noise")
 
 
-def share_direction(rows: pd.DataFrame, variant: str = "full") -> tuple[str, object]:
-    """Is ``variant``'s share lower or higher than the baseline's? From the paired interval.
+def share_direction(group: dict, variant: str = "full", reference: str = "baseline"
+                    ) -> tuple[str, object]:
+    """Is ``variant``'s semantic-noise share lower or higher than ``reference``'s? The record's
+    verdict (family ``share``).
 
+    Args:
+        group: one group of :func:`verdict_record`.
     Returns:
-        (``"lower"`` / ``"higher"`` / ``"no difference detected"``, the comparison row).
+        (``"lower"`` / ``"higher"`` / ``"no difference detected"`` / ``"too few seeds"``, the
+        comparison row).
     """
-    r = next(compare(rows, [variant], "baseline", "share").itertuples())
-    word = {"better": "higher", "worse": "lower"}.get(r.verdict, "no difference detected")
-    return word, r
+    r = next(record_frame(group, [variant], reference, "share").itertuples())
+    return r.verdict, r
 
 
-def ladder_frame(rows: pd.DataFrame, ladder) -> pd.DataFrame:
-    """The ablation ladder: each rung's mean test SRCC (bootstrap 95 % interval of the mean)
-    and its paired Δ against the rung below.
+def ladder_frame(rows: pd.DataFrame, ladder, group: dict) -> pd.DataFrame:
+    """The ablation ladder: each rung's mean test SRCC (95 % t interval of the mean) and the
+    record's paired Δ against the rung below.
 
+    Args:
+        group: the group's :func:`verdict_record` entry (holds every rung's step).
     Returns:
         ``variant, mean, ci_lo, ci_hi, n, step_delta, step_lo, step_hi, step_verdict``.
     """
     out = []
     for i, v in enumerate(ladder):
-        vals = rows.loc[rows["variant"] == v, "test_srcc"]
-        lo, hi = bootstrap_ci(vals)
+        vals = rows.loc[rows["variant"] == v, "test_srcc"].dropna()
+        lo, hi = t_interval(vals)
         row = {"variant": v, "mean": float(vals.mean()), "ci_lo": lo, "ci_hi": hi,
                "n": int(len(vals)), "step_delta": np.nan, "step_lo": np.nan,
                "step_hi": np.nan, "step_verdict": ""}
         if i:
-            c = next(compare(rows, [v], ladder[i - 1]).itertuples())
+            c = next(record_frame(group, [v], ladder[i - 1]).itertuples())
             row.update(step_delta=c.delta, step_lo=c.ci_lo, step_hi=c.ci_hi,
-                       step_verdict=verdict(c.ci_lo, c.ci_hi))
+                       step_verdict=c.verdict)
         out.append(row)
     return pd.DataFrame(out)
 
 
 def ladder_table(frame: pd.DataFrame) -> Table:
-    """Rung | test SRCC mean [95 % CI] | Δ against the rung below [95 % CI] | verdict."""
+    """Rung | test SRCC mean [95 % t-CI] | Δ against the rung below [95 % t-CI] | verdict."""
     prev = [MISSING] + list(frame["variant"].iloc[:-1])
     df = pd.DataFrame({
         "variant": frame["variant"],
-        "test SRCC, mean [95 % CI]": [f"{r.mean:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]"
+        "test SRCC, mean [95 % t-CI]": [f"{r.mean:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]"
                                       for r in frame.itertuples()],
         "compared with": prev,
-        "paired Δ [95 % CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
+        "paired Δ [95 % t-CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
                                for r in frame.itertuples()],
         "verdict": [r.step_verdict or MISSING for r in frame.itertuples()]})
-    return html_table(df, numeric=["test SRCC, mean [95 % CI]", "paired Δ [95 % CI]"])
+    return html_table(df, numeric=["test SRCC, mean [95 % t-CI]", "paired Δ [95 % t-CI]"])
 
 
 def seed_table(rows, metrics=("val_srcc", "test_srcc")) -> Table:

@@ -1,23 +1,105 @@
-"""Paired comparisons of the study's variants and the verdict each interval supports.
+"""Paired comparisons of the study's variants and the verdict each one supports.
 
-Runs are paired by seed (same content split, same initialisation seed): for a variant V and
-the baseline B, the paired differences Δ_s = metric(V, s) − metric(B, s). The 95 % interval of
-their mean is a percentile bootstrap over seeds (10,000 resamples, seeded). The verdict is read
-from the interval, never typed: ``better`` if it lies above 0, ``worse`` if below, else
-``no difference detected``. numpy/pandas only.
+Runs are paired by seed (same content split, same initialisation seed): for a variant V and a
+reference R, the paired differences Δ_s = metric(V, s) − metric(R, s). For each comparison:
+
+* **Interval**: the 95 % *t* interval of the mean of Δ (mean ± t₀.₉₇₅,ₙ₋₁ · sd/√n). Exact when
+  Δ is normal; at 10 seeds a percentile bootstrap is too narrow, the t interval is not
+  (``benchmarks/interval_coverage.py`` measures both, on normal and on skewed data). Fewer than
+  :data:`MIN_SEEDS` paired seeds give no interval at all (NaN, verdict ``too few seeds``).
+* **p**: the one-sample t-test of mean Δ = 0 (two-sided) — the test the interval inverts.
+* **p_wilcoxon**: the Wilcoxon signed-rank test (two-sided; scipy's exact null distribution
+  at these sizes when no difference is zero or tied, else its normal approximation; all-zero
+  differences give p = 1). Reported beside p as a robustness check against non-normal Δ; it
+  does not decide the verdict: the t-test is the test the interval inverts, so verdict and
+  interval always agree, while Wilcoxon tests a different (symmetry/median) null.
+* **p_holm**: p adjusted by Holm's step-down method over the comparison's *family* — the set
+  of comparisons stated together (which families exist: :mod:`qfm.report.claims`).
+
+The verdict is read from these, never typed: ``better`` if the interval lies above 0 **and**
+p_holm < 0.05, ``worse`` if it lies below 0 and p_holm < 0.05, else ``no difference
+detected``. (The unadjusted interval excludes 0 exactly when p < 0.05, so the Holm condition is
+the binding one; the interval is shown unadjusted.) A metric that is not "higher is better"
+(the semantic-noise share, a slope) uses other words for the two directions (``higher`` /
+``lower``, ``grows`` / ``shrinks``). numpy, pandas and scipy only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 VERDICTS = ("better", "no difference detected", "worse")
+MIN_SEEDS = 5  # fewer paired seeds: no interval, no test
+ALPHA = 0.05  # on the Holm-adjusted p
+LEVEL = 0.95  # of every interval
+TOO_FEW = "too few seeds"
 
 
-def bootstrap_ci(values, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+def t_interval(values, level: float = LEVEL, axis: int = -1):
+    """The t interval of the mean of ``values`` along ``axis`` (NaN below :data:`MIN_SEEDS`).
+
+    Args:
+        values: (..., n) samples; NaN is not allowed (drop it first).
+    Returns:
+        (lo, hi): floats for 1-D input, arrays of the other axes' shape otherwise.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[axis]
+    if n < MIN_SEEDS:
+        nan = np.full(np.delete(v.shape, axis % v.ndim), np.nan) if v.ndim > 1 else np.nan
+        return nan, nan
+    mean = v.mean(axis)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis, ddof=1) / np.sqrt(n)
+    return (float(mean - half), float(mean + half)) if v.ndim == 1 else (mean - half,
+                                                                          mean + half)
+
+
+def t_test_p(values) -> float:
+    """Two-sided one-sample t-test p of mean = 0 (NaN below :data:`MIN_SEEDS`; identical
+    values: 1 if they are 0, else 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < MIN_SEEDS:
+        return float("nan")
+    if np.ptp(v) <= 1e-12 * max(1.0, float(np.abs(v).max())):  # identical up to rounding
+        return 1.0 if not np.any(v) else 0.0
+    return float(stats.ttest_1samp(v, 0.0).pvalue)
+
+
+def wilcoxon_p(values) -> float:
+    """Two-sided Wilcoxon signed-rank p of ``values`` around 0 (NaN below
+    :data:`MIN_SEEDS`; all zero: 1)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < MIN_SEEDS:
+        return float("nan")
+    if not np.any(v):
+        return 1.0
+    return float(stats.wilcoxon(v).pvalue)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in the family.
+
+    Args:
+        pvalues: the family's raw p-values, any order.
+    Returns:
+        Adjusted p-values in the same order (monotone in the raw ones, at most 1).
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = len(order)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adj
+    return out
+
+
+def bootstrap_ci(values, n_boot: int = 10_000, level: float = LEVEL, seed: int = 0
                  ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values``."""
+    """Percentile bootstrap interval of the mean of ``values`` (kept as the contrast of
+    ``benchmarks/interval_coverage.py``; no verdict uses it)."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) < 2:
         return float("nan"), float("nan")
@@ -27,47 +109,160 @@ def bootstrap_ci(values, n_boot: int = 10_000, level: float = 0.95, seed: int = 
     return float(lo), float(hi)
 
 
-def verdict(lo: float, hi: float) -> str:
-    """The verdict a confidence interval of Δ supports."""
+def verdict(lo: float, hi: float, p_holm: float | None = None,
+            words: tuple[str, str] = ("better", "worse")) -> str:
+    """The verdict an interval of Δ (and, where given, its Holm-adjusted p) supports.
+
+    Args:
+        words: what Δ > 0 and Δ < 0 are called.
+    """
     if np.isnan(lo) or np.isnan(hi):
         return "no difference detected"
+    if p_holm is not None and not p_holm < ALPHA:  # NaN counts as not significant
+        return "no difference detected"
     if lo > 0:
-        return "better"
+        return words[0]
     if hi < 0:
-        return "worse"
+        return words[1]
     return "no difference detected"
 
 
 def paired(rows: pd.DataFrame, variant: str, reference: str = "baseline",
            metric: str = "test_srcc") -> pd.DataFrame:
-    """Per-seed paired differences of ``variant`` against ``reference`` (seeds both ran)."""
-    a = rows[rows["variant"] == variant].set_index("seed")[metric]
-    b = rows[rows["variant"] == reference].set_index("seed")[metric]
+    """Per-seed paired differences of ``variant`` against ``reference`` (seeds both ran
+    with the metric measured)."""
+    a = rows[rows["variant"] == variant].set_index("seed")[metric].dropna()
+    b = rows[rows["variant"] == reference].set_index("seed")[metric].dropna()
     seeds = sorted(set(a.index) & set(b.index))
     return pd.DataFrame({"seed": seeds, "variant": a.loc[seeds].to_numpy(),
                          "reference": b.loc[seeds].to_numpy(),
                          "delta": a.loc[seeds].to_numpy() - b.loc[seeds].to_numpy()})
 
 
+def judge(deltas, method: str = "t") -> dict:
+    """Everything but the family's Holm step about one set of paired differences.
+
+    Returns:
+        ``n, delta (mean), ci_lo, ci_hi, method, p, p_wilcoxon, wins`` (seeds with Δ > 0).
+    """
+    d = np.asarray(deltas, dtype=np.float64)
+    lo, hi = t_interval(d)
+    return {"n": int(len(d)), "delta": float(d.mean()) if len(d) else float("nan"),
+            "ci_lo": lo, "ci_hi": hi, "method": method, "p": t_test_p(d),
+            "p_wilcoxon": wilcoxon_p(d), "wins": int((d > 0).sum())}
+
+
+def settle(entries: list[dict], words: tuple[str, str] = ("better", "worse")) -> list[dict]:
+    """Holm over ``entries`` (one family), then each one's verdict; updates them in place.
+
+    Args:
+        entries: :func:`judge` results; ``words`` is overridden by an entry's own ``words``.
+    Returns:
+        ``entries``, each with ``p_holm`` and ``verdict``.
+    """
+    for e, ph in zip(entries, holm([e["p"] for e in entries])):
+        w = e.pop("words", words)
+        e["p_holm"] = float(ph)
+        e["verdict"] = TOO_FEW if e["n"] < MIN_SEEDS else verdict(e["ci_lo"], e["ci_hi"],
+                                                                   e["p_holm"], w)
+    return entries
+
+
 def compare(rows: pd.DataFrame, variants, reference: str = "baseline",
             metric: str = "test_srcc") -> pd.DataFrame:
-    """One row per variant: mean ± sd of the metric, paired Δ, its 95 % CI, the verdict.
+    """One row per variant: mean ± sd of the metric, paired Δ, its t interval, the tests and
+    the verdict; the variants compared here are one Holm family.
 
     Args:
         rows: the study's run rows (``variant``, ``seed``, the metric).
-        variants: the variants to compare with ``reference``.
+        variants: the variants to compare with ``reference`` (the reference itself: a row
+            marked ``reference``).
     Returns:
-        Columns variant, n, mean, sd, delta, ci_lo, ci_hi, wins, verdict.
+        Columns variant, reference, metric, n, mean, sd, delta, ci_lo, ci_hi, wins, verdict,
+        method, p, p_wilcoxon, p_holm.
     """
-    out = []
+    out, family = [], []
     for v in variants:
-        d = paired(rows, v, reference, metric)
-        vals = rows.loc[rows["variant"] == v, metric]
-        lo, hi = bootstrap_ci(d["delta"]) if v != reference else (float("nan"),) * 2
-        out.append({"variant": v, "n": int(len(d)), "mean": float(vals.mean()),
-                    "sd": float(vals.std(ddof=1)) if len(vals) > 1 else float("nan"),
-                    "delta": float(d["delta"].mean()) if v != reference else 0.0,
-                    "ci_lo": lo, "ci_hi": hi,
-                    "wins": int((d["delta"] > 0).sum()) if v != reference else 0,
-                    "verdict": verdict(lo, hi) if v != reference else "reference"})
-    return pd.DataFrame(out)
+        vals = rows.loc[rows["variant"] == v, metric].dropna()
+        row = {"variant": v, "reference": reference, "metric": metric, "mean": float(vals.mean()),
+               "sd": float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")}
+        if v == reference:
+            row.update(n=int(len(vals)), delta=0.0, ci_lo=np.nan, ci_hi=np.nan, wins=0,
+                       verdict="reference", method="", p=np.nan, p_wilcoxon=np.nan,
+                       p_holm=np.nan)
+        else:
+            row.update(judge(paired(rows, v, reference, metric)["delta"]))
+            family.append(row)
+        out.append(row)
+    settle(family)
+    cols = ["variant", "reference", "metric", "n", "mean", "sd", "delta", "ci_lo", "ci_hi",
+            "wins", "verdict", "method", "p", "p_wilcoxon", "p_holm"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def slopes(rows: pd.DataFrame, variant: str, reference: str, metric: str = "test_srcc",
+           by: str = "spurious") -> tuple[pd.Series, list[float]]:
+    """Per seed, the least-squares slope of Δ = variant − reference over the values of ``by``.
+
+    Args:
+        rows: run rows with ``by`` set (one row per variant, seed and value of ``by``).
+    Returns:
+        (slope per seed — the seeds paired at every value where both variants ran —, those
+        values); empty when they ran together at fewer than two.
+    """
+    d = {s: paired(sub, variant, reference, metric).set_index("seed")["delta"]
+         for s, sub in rows.groupby(by)}
+    d = {s: v for s, v in d.items() if len(v)}
+    if len(d) < 2:
+        return pd.Series(dtype=np.float64), sorted(d)
+    frame = pd.DataFrame(d).dropna()  # (seeds, values of `by`)
+    x = np.asarray(frame.columns, dtype=np.float64)
+    xc = x - x.mean()
+    slope = (frame.to_numpy() - frame.to_numpy().mean(1, keepdims=True)) @ xc / (xc @ xc)
+    return pd.Series(slope, index=frame.index, name="slope"), [float(s) for s in x]
+
+
+def judge_families(rows: pd.DataFrame, specs, words: dict | None = None) -> list[dict]:
+    """Judge each comparison of ``specs`` from ``rows``; Holm within each family.
+
+    Args:
+        specs: (variant, reference, metric, family) tuples; a metric ``rows`` lacks, or a pair
+            with no seed in common, is left out.
+        words: metric → what Δ > 0 and Δ < 0 are called (default better / worse).
+    Returns:
+        One dict per comparison: variant, reference, metric, family and :func:`judge`'s
+        fields, ``p_holm`` and ``verdict``.
+    """
+    entries = []
+    for v, r, m, f in specs:
+        if m not in rows:
+            continue
+        e = {"variant": v, "reference": r, "metric": m, "family": f,
+             **judge(paired(rows, v, r, m)["delta"]),
+             "words": (words or {}).get(m, ("better", "worse"))}
+        if e["n"]:
+            entries.append(e)
+    for f in dict.fromkeys(e["family"] for e in entries):
+        settle([e for e in entries if e["family"] == f])
+    return entries
+
+
+def judge_slopes(rows: pd.DataFrame, pairs, family: str, metric: str = "test_srcc",
+                 by: str = "spurious", words: tuple[str, str] = ("grows", "shrinks")
+                 ) -> list[dict]:
+    """The interaction of each (variant, reference) pair with ``by``: a t interval and tests
+    over seeds of the per-seed slope of Δ (:func:`slopes`); the pairs are one Holm family.
+
+    Returns:
+        As :func:`judge_families` (``delta`` = mean slope, method ``t-slope``), plus
+        ``strengths`` (the values of ``by``, as text); pairs run together at fewer than two
+        values are left out.
+    """
+    entries = []
+    for v, r in pairs:
+        s, xs = slopes(rows, v, r, metric, by)
+        if len(xs) >= 2 and len(s):
+            entries.append({"variant": v, "reference": r, "metric": metric, "family": family,
+                            **judge(s, "t-slope"), "words": words,
+                            "strengths": ", ".join(f"{x:g}" for x in xs)})
+    return settle(entries)

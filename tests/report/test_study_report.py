@@ -1,14 +1,20 @@
-"""What the book reports about the study: verdicts from paired intervals, the tuning trials
-in the order tuned, the DVC metrics record."""
+"""What the book reports about the study: verdicts from paired t intervals and Holm-adjusted
+tests, the DVC metrics record of every stated comparison, the tables read from it, the tuning
+trials in the order tuned."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from qfm.report import claims
 from qfm.report import study as sr
 from qfm.report import tuning as tuning_report
+
+
 def rows(deltas: dict[str, float], n: int = 10, group: str = "main") -> pd.DataFrame:
     rng = np.random.default_rng(0)
     base = 0.8 + 0.03 * rng.standard_normal(n)
@@ -28,19 +34,105 @@ def test_verdicts_come_from_the_paired_interval():
     assert list(cmp.index) == ["up", "down", "same"]  # the reference is not compared to itself
     assert cmp.at["up", "verdict"] == "better" and cmp.at["down", "verdict"] == "worse"
     assert cmp.at["up", "wins"] == 10
-    line = sr.answer(next(sr.comparison(r, ["up"]).itertuples()))
-    assert line.startswith("better (Δ test SRCC +0.0") and "95 % CI [+" in line and "10 paired seeds" in line
-    word, _ = sr.share_direction(r, "down")
-    assert word == "lower"
+    line = claims.answer(next(sr.comparison(r, ["up"]).itertuples()))
+    assert line.startswith("better (Δ test SRCC +0.0") and "95 % t-CI [+" in line
+    assert "Holm p < 0.001, Wilcoxon p = 0.002, 10 paired seeds)" in line
+    few = claims.answer(next(sr.comparison(r[r["seed"] < 3], ["up"]).itertuples()))
+    assert few.startswith("too few seeds (Δ test SRCC +0.0") and "CI" not in few
 
 
-def test_verdict_record_is_a_metrics_mapping_per_group_variant_and_metric():
-    rec = sr.verdict_record(rows({"full": 0.02}), {"main": ["baseline", "full"]})
-    full = rec["main"]["full"]
-    assert full["test_srcc"]["verdict"] == "better"
-    assert full["heldout_srcc"]["verdict"] == "no difference detected"
-    assert full["test_srcc"]["ci_lo"] > 0 and rec["main"]["spurious"] == 0.0
-    assert set(rec["main"]["baseline"]["test_srcc"]) == {"mean", "sd"}
+ALL = ["baseline", "gate", "gate_qfm", "full", "rho0", "random_partner", "random_direction",
+       "distill"]
+
+
+def test_plan_names_every_stated_comparison_once_and_skips_absent_variants():
+    specs = claims.plan(ALL, ["baseline", "gate", "gate_qfm", "full"])
+    keys = [(v, r, m) for v, r, m, _ in specs]
+    assert len(keys) == len(set(keys))
+    fam = {(v, r, m): f for v, r, m, f in specs}
+    assert [k for k, f in fam.items() if f == "intro"] == [
+        ("gate", "baseline", "test_srcc"), ("gate_qfm", "gate", "test_srcc"),
+        ("full", "gate", "test_srcc"), ("full", "baseline", "test_srcc")]
+    assert fam[("full", "gate_qfm", "test_srcc")] == "attribution"
+    assert fam[("rho0", "gate_qfm", "test_srcc")] == "controls"
+    assert fam[("rho0", "baseline", "test_srcc")] == "variants"
+    assert fam[("gate_qfm", "gate", "share")] == "share"
+    assert not any("gate_static" in k for k in keys)  # not run: no comparison
+    cap = claims.plan(ALL + ["gate_static", "gate_params"])
+    assert ("gate", "gate_static", "test_srcc", "capacity") in cap
+    assert ("gate_params", "baseline", "test_srcc", "capacity") in cap
+    assert claims.plan(["baseline", "gate_qfm", "full"]) == [
+        ("full", "baseline", "test_srcc", "intro"), ("full", "gate_qfm", "test_srcc",
+                                                      "attribution"),
+        ("gate_qfm", "baseline", "test_srcc", "variants"),
+        ("gate_qfm", "baseline", "heldout_srcc", "heldout"),
+        ("full", "baseline", "heldout_srcc", "heldout"), ("full", "baseline", "share", "share")]
+
+
+def sweep_rows() -> pd.DataFrame:
+    """main (spurious 0) with every variant; half and full with the sweep's: QFM's edge over
+    the gate grows with the strength, the gate's over the baseline does not."""
+    frames = []
+    for g, s in (("main", 0.0), ("spurious_half", 0.5), ("spurious_full", 1.0)):
+        grow = 0.01 + 0.04 * s
+        deltas = {"gate": 0.01, "gate_qfm": 0.01 + grow, "full": 0.012 + grow}
+        if g == "main":
+            deltas.update(rho0=0.011, random_partner=0.0, random_direction=0.01, distill=0.0)
+        frames.append(rows(deltas, group=g).assign(spurious=s))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_verdict_record_holds_every_named_comparison_with_its_family():
+    r = sweep_rows()
+    groups = {"main": ALL, "spurious_half": ["baseline", "gate", "gate_qfm", "full"],
+              "spurious_full": ["baseline", "gate", "gate_qfm", "full"]}
+    rec = claims.verdict_record(r, groups, ["baseline", "gate", "gate_qfm", "full"],
+                                ["gate_qfm", "full"])
+    json.dumps(rec, allow_nan=False)  # NaN written as null: valid JSON for dvc metrics
+    main = rec["main"]
+    e = main["gate_qfm_vs_gate"]["test_srcc"]
+    assert set(e) == {"variant", "reference", "metric", "n", "delta", "ci_lo", "ci_hi",
+                      "method", "p", "p_wilcoxon", "p_holm", "family", "wins", "verdict"}
+    assert e["family"] == "intro" and e["verdict"] == "better" and e["n"] == 10
+    assert e["method"] == "t" and e["p_holm"] >= e["p"]
+    intro = [main[k]["test_srcc"] for k in ("gate_vs_baseline", "gate_qfm_vs_gate",
+                                            "full_vs_gate", "full_vs_baseline")]
+    assert sorted(x["p_holm"] for x in intro) == pytest.approx(  # Holm over these four
+        np.maximum.accumulate(np.minimum(1, np.array([4, 3, 2, 1]) *
+                                         np.sort([x["p"] for x in intro]))))
+    assert main["full_vs_gate_qfm"]["test_srcc"]["family"] == "attribution"
+    assert main["random_partner_vs_gate_qfm"]["test_srcc"]["verdict"] == "worse"
+    assert main["rho0_vs_gate_qfm"]["test_srcc"]["family"] == "controls"
+    assert main["full_vs_baseline"]["heldout_srcc"]["verdict"] == "no difference detected"
+    assert main["full_vs_gate"]["share"]["verdict"] == "higher"  # share = 0.3 + Δ here
+    assert main["means"]["baseline"]["test_srcc"]["sd"] > 0 and main["spurious"] == 0.0
+    inter = rec["sweep_interaction"]
+    assert inter["gate_qfm_vs_gate"]["test_srcc"]["verdict"] == "grows"
+    assert inter["gate_qfm_vs_gate"]["test_srcc"]["delta"] == pytest.approx(0.04, abs=0.003)
+    assert inter["gate_qfm_vs_gate"]["test_srcc"]["strengths"] == "0, 0.5, 1"
+    assert inter["full_vs_baseline"]["test_srcc"]["family"] == "sweep_baseline"
+    assert claims.interaction_answer(rec, "full").startswith(
+        "grows (slope of Δ test SRCC per unit spurious strength +0.04")
+    no_gate = claims.verdict_record(r[(r["group"] == "main") | (r["variant"] != "gate")],
+                                    groups, sweep=["full"])
+    assert "gate_qfm_vs_gate" not in no_gate["sweep_interaction"]
+    assert "gate_qfm_vs_gate" not in no_gate["spurious_half"]
+    assert claims.interaction_answer(no_gate, "gate_qfm").startswith("not measured")
+
+
+def test_tables_read_the_record():
+    r = sweep_rows()
+    groups = {"main": ALL, "spurious_half": ["baseline", "gate_qfm", "full"],
+              "spurious_full": ["baseline", "gate_qfm", "full"]}
+    rec = claims.verdict_record(r, groups, ["baseline", "gate", "gate_qfm", "full"])
+    f = claims.record_frame(rec["main"], ["full", "nope", "gate"])
+    assert f["variant"].tolist() == ["full", "gate"] and f["ci_lo"].dtype == np.float64
+    assert f["family"].tolist() == ["intro", "intro"] and f["delta_ci"].iloc[0].startswith("+")
+    assert "Holm p (family)" in sr.delta_table(f).markup
+    word, row = sr.share_direction(rec["main"], "full")
+    assert word == "higher" and row.family == "share"
+    sw = sr.sweep_frame(rec, ["gate_qfm", "full"])
+    assert sorted(sw["spurious"].unique()) == [0.0, 0.5, 1.0] and (sw["verdict"] == "better").all()
 
 
 def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_defaults():
@@ -71,7 +163,10 @@ def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_defaults(
 
 def test_ladder_compares_each_rung_with_the_one_below():
     r = rows({"gate": 0.0, "gate_qfm": 0.02})
-    f = sr.ladder_frame(r, ["baseline", "gate", "gate_qfm"]).set_index("variant")
+    ladder = ["baseline", "gate", "gate_qfm"]
+    rec = claims.verdict_record(r, {"main": ladder}, ladder)
+    f = sr.ladder_frame(r, ladder, rec["main"]).set_index("variant")
     assert np.isnan(f.at["baseline", "step_delta"])
     assert f.at["gate_qfm", "step_delta"] == pytest.approx(0.02, abs=0.003)
     assert f.at["gate_qfm", "step_verdict"] == "better"
+    assert f.at["gate", "step_verdict"] == "no difference detected"

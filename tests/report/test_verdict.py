@@ -1,0 +1,102 @@
+"""Paired verdicts: the t interval against scipy, Holm on known p-values, the Wilcoxon p, the
+verdict read from the Holm-adjusted p, and the per-seed slope of an interaction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from qfm.report import verdict as vd
+
+SAMPLE = np.array([0.012, -0.004, 0.020, 0.007, 0.015, 0.003, 0.018, -0.001, 0.010, 0.009])
+
+
+def test_t_interval_matches_scipy_and_is_absent_below_five_seeds():
+    lo, hi = vd.t_interval(SAMPLE)
+    ref = stats.t.interval(0.95, len(SAMPLE) - 1, loc=SAMPLE.mean(), scale=stats.sem(SAMPLE))
+    assert (lo, hi) == pytest.approx(ref, rel=1e-12)
+    rows = np.stack([SAMPLE, SAMPLE * 2])
+    lo2, hi2 = vd.t_interval(rows, axis=1)  # vectorised: the coverage benchmark's path
+    assert lo2[0] == pytest.approx(lo) and hi2[1] == pytest.approx(2 * hi)
+    assert all(np.isnan(vd.t_interval(SAMPLE[:4])))
+    assert np.isnan(vd.t_test_p(SAMPLE[:4])) and np.isnan(vd.wilcoxon_p(SAMPLE[:4]))
+
+
+def test_tests_match_scipy_and_handle_degenerate_differences():
+    assert vd.t_test_p(SAMPLE) == pytest.approx(stats.ttest_1samp(SAMPLE, 0).pvalue)
+    assert vd.wilcoxon_p(SAMPLE) == pytest.approx(stats.wilcoxon(SAMPLE).pvalue)
+    assert vd.wilcoxon_p(np.arange(1, 11) / 100) == pytest.approx(2 / 2 ** 10)  # exact null
+    assert vd.wilcoxon_p(np.zeros(10)) == 1.0 and vd.t_test_p(np.zeros(10)) == 1.0
+    assert vd.t_test_p(np.full(10, 0.01)) == 0.0
+
+
+def test_holm_on_known_p_values():
+    # sorted 0.01, 0.02, 0.03, 0.04 → ×4, ×3, ×2, ×1 = 0.04, 0.06, 0.06, 0.04 → monotone
+    adj = vd.holm([0.03, 0.01, 0.04, 0.02])
+    assert adj == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert vd.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    nan = vd.holm([0.01, np.nan, 0.03])  # NaN is no member of the family
+    assert np.isnan(nan[1]) and nan[[0, 2]] == pytest.approx([0.02, 0.03])
+
+
+def test_verdict_needs_the_holm_adjusted_p():
+    assert vd.verdict(0.01, 0.03, 0.01) == "better"
+    assert vd.verdict(-0.03, -0.01, 0.049) == "worse"
+    assert vd.verdict(0.01, 0.03, 0.051) == "no difference detected"
+    assert vd.verdict(0.01, 0.03, float("nan")) == "no difference detected"
+    assert vd.verdict(0.01, 0.03, 0.01, ("higher", "lower")) == "higher"
+    # p ≈ 0.022: significant alone, not in a family of three (Holm: 3 p ≈ 0.065)
+    e = vd.judge(SAMPLE - 0.002)
+    assert 0.05 / 3 < e["p"] < 0.05 and e["ci_lo"] > 0
+    assert vd.settle([dict(e)])[0]["verdict"] == "better"
+    fam = vd.settle([dict(e), dict(e, p=0.5), dict(e, p=0.6)])
+    assert fam[0]["p_holm"] == pytest.approx(3 * e["p"]) and fam[0]["p_holm"] > 0.05
+    assert fam[0]["verdict"] == "no difference detected"
+
+
+def frame(deltas: dict[str, np.ndarray], n: int = 10) -> pd.DataFrame:
+    base = 0.8 + 0.03 * np.random.default_rng(1).standard_normal(n)
+    out = [{"variant": "baseline", "seed": s, "test_srcc": base[s]} for s in range(n)]
+    for v, d in deltas.items():
+        out += [{"variant": v, "seed": s, "test_srcc": base[s] + d[s]} for s in range(n)]
+    return pd.DataFrame(out)
+
+
+def test_compare_keeps_its_columns_adds_the_tests_and_adjusts_over_the_variants():
+    rng = np.random.default_rng(0)
+    rows = frame({"up": 0.02 + 0.005 * rng.standard_normal(10), "weak": SAMPLE - 0.003,
+                  "none": 0.01 * rng.standard_normal(10)})
+    cmp = vd.compare(rows, ["baseline", "up", "weak", "none"]).set_index("variant")
+    assert {"n", "mean", "sd", "delta", "ci_lo", "ci_hi", "wins", "verdict", "method", "p",
+            "p_wilcoxon", "p_holm"} <= set(cmp.columns)
+    assert cmp.at["baseline", "verdict"] == "reference"
+    assert cmp.at["up", "verdict"] == "better" and cmp.at["up", "method"] == "t"
+    assert cmp.at["weak", "p_holm"] == pytest.approx(2 * cmp.at["weak", "p"])  # 2nd of 3: p ≈ 0.042
+    assert cmp.at["weak", "ci_lo"] > 0 and cmp.at["weak", "verdict"] == "no difference detected"
+    assert cmp.at["none", "verdict"] == "no difference detected"
+    few = vd.compare(frame({"up": np.full(10, 0.02)}).query("seed < 3"), ["up"])
+    assert few.at[0, "verdict"] == vd.TOO_FEW and np.isnan(few.at[0, "ci_lo"])
+
+
+def test_slope_of_the_paired_difference_over_the_knob():
+    rng = np.random.default_rng(0)
+    strengths, seeds = [0.0, 0.5, 1.0], range(10)
+    slope = 0.04 + 0.002 * rng.standard_normal(10)  # per seed
+    rows = pd.DataFrame([{"spurious": s, "seed": k, "variant": v,
+                          "test_srcc": 0.8 - 0.1 * s + (0.01 + slope[k] * s if v == "a" else 0)
+                          + (0.001 * rng.standard_normal() if v == "a" else 0)}
+                         for s in strengths for k in seeds for v in ("a", "b")])
+    got, xs = vd.slopes(rows, "a", "b")
+    assert xs == strengths
+    ref = [np.polyfit(strengths, rows[(rows.seed == k) & (rows.variant == "a")].test_srcc.values
+                      - rows[(rows.seed == k) & (rows.variant == "b")].test_srcc.values, 1)[0]
+           for k in seeds]
+    assert got.to_numpy() == pytest.approx(ref)
+    (e,) = vd.judge_slopes(rows, [("a", "b")], "sweep")
+    assert e["verdict"] == "grows" and e["method"] == "t-slope" and e["ci_lo"] < 0.04 < e["ci_hi"]
+    flat = rows.assign(test_srcc=np.where(rows.variant == "a", rows.test_srcc - 0.04 *
+                                          rows.spurious, rows.test_srcc))
+    assert vd.judge_slopes(flat, [("a", "b")], "sweep")[0]["verdict"] != "grows"
+    assert vd.judge_slopes(rows[rows.spurious == 0], [("a", "b")], "sweep") == []
