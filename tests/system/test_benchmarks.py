@@ -62,6 +62,7 @@ def test_record_is_the_schema_the_performance_page_reads(tmp_path, capsys):
 
 
 def run_main(mod, argv: list[str], monkeypatch, capsys) -> dict:
+    assert "--out" in argv, "a test never writes into benchmarks/results (tracked files)"
     monkeypatch.setattr(sys, "argv", [mod.__file__, *argv])
     mod.main()
     return json.loads(capsys.readouterr().out)
@@ -145,7 +146,8 @@ def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "lt.json").read_text()) == out
 
 
-def test_analyze_memory_benchmark_runs_small(monkeypatch, capsys):
-    out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16"], monkeypatch, capsys)
+def test_analyze_memory_benchmark_runs_small(tmp_path, monkeypatch, capsys):
+    out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16", "--out",
+                                            str(tmp_path / "m.json")], monkeypatch, capsys)
     assert out["pairs"] == 300 * 299 // 2 and out["peak_rss_gib"] > 0
     assert set(out["share"]) == {"upstream", "selected"}
