@@ -68,6 +68,8 @@ class ModelConfig:
     mlp_ratio: float = 4.0  # decoder FFN width factor
     dropout: float = 0.0  # decoder dropout
     gate: bool = False  # adaptive feature selection (QFM-IQM step 1)
+    # what `gate: true` inserts: adaptive (the method) | static | adapter (capacity controls)
+    gate_kind: str = "adaptive"
     gate_hidden: float = 0.25  # gate MLP hidden width as a fraction of the channels
 
 
@@ -211,9 +213,11 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
 
 
 def override(cfg: Any, dotted: dict[str, Any]) -> Any:
-    """Return a copy of ``cfg`` with ``{"train.lr": 1e-3, ...}`` applied, type-checked."""
+    """A copy of ``cfg`` with ``{"train.lr": 1e-3, ...}`` applied, type-checked (auto: default)."""
     data = to_dict(cfg)
     for key, value in dotted.items():
+        value = flatten(to_dict(type(cfg)())).get(key) if value == AUTO and key in TUNABLE \
+            else value
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
@@ -262,6 +266,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive")
 
 
+# Knobs the study tunes on validation (stage tune). In params.yaml a number is fixed (the tuner
+# skips it: `dvc exp run -S qfm.rho=0.1`); `auto` is tuned (anywhere else: the default above).
+TUNABLE, AUTO = ("train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau", "distill.lambda_kd"), "auto"
+
+
+def auto_keys(raw: dict) -> list[str]:
+    """The :data:`TUNABLE` keys a raw params mapping leaves to the tuner (value ``auto``)."""
+    return [k for k in TUNABLE if (raw.get(k.split(".")[0]) or {}).get(k.split(".")[1]) == AUTO]
+
+
 def read_params(path: str | Path) -> dict:
     """The raw mapping of a params file: the one reader of ``params.yaml``.
 
@@ -308,7 +322,10 @@ def load_params(path: str | Path, sections: typing.Iterable[str] | None = None) 
         raise ConfigError(f"{path}: {extra[0]}: unknown section (known: "
                           f"{', '.join(sorted(known | other))})")
     try:
-        return from_dict(RunConfig, {k: v for k, v in raw.items() if k in known})
+        auto = {tuple(k.split(".")) for k in auto_keys(raw)}  # → the dataclass defaults
+        raw = {k: {n: x for n, x in v.items() if (k, n) not in auto} if isinstance(v, dict)
+               else v for k, v in raw.items() if k in known}
+        return from_dict(RunConfig, raw)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

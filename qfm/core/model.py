@@ -5,7 +5,9 @@ The model is split at the points QFM-IQM needs (METHOD.md):
 * :meth:`IQAModel.features` — upstream tokens ``F`` (B, 1+N, C); token 0 is the CLS token
   (a ViT's class token, or a CNN's pooled feature map), tokens 1.. are patches;
 * :meth:`IQAModel.select` — the adaptive feature selection ``F̃ = g ⊙ F`` (identity when the
-  gate is off, so the baseline has exactly DEIQT's parameters);
+  gate is off, so the baseline has exactly DEIQT's parameters); ``model.gate_kind`` swaps in
+  the capacity controls: a static per-channel scale, or the gate's parameters as a residual
+  token MLP that does not select;
 * :meth:`IQAModel.head` — the attention-panel decoder of DEIQT: learned queries plus the CLS
   token attend over the patch tokens; a bias-free linear per query; the mean over queries.
 
@@ -177,6 +179,48 @@ class FeatureGate(nn.Module):
         return tokens * self.gate(tokens).unsqueeze(1)
 
 
+class StaticGate(nn.Module):
+    """Capacity control: a learned per-channel scale g = σ(w) ∈ (0, 1)^C, the same for every
+    image (no input dependence), F̃ = g ⊙ F. ``w`` starts at the adaptive gate's initial logit,
+    so both start from g ≈ 0.98; what the static gate lacks is selection *per image*.
+    """
+
+    def __init__(self, width: int, init_bias: float = 4.0):
+        super().__init__()
+        self.logit = nn.Parameter(torch.full((width,), float(init_bias)))
+
+    def gate(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) → g (B, C), one row repeated (independent of the tokens)."""
+        return torch.sigmoid(self.logit).expand(tokens.shape[0], -1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens * torch.sigmoid(self.logit)
+
+
+class TokenAdapter(nn.Module):
+    """Capacity control: the adaptive gate's parameters without selection.
+
+    A residual MLP on every token, F̃_t = F_t + MLP(F_t), with the gate's MLP shapes
+    (C → hidden → C, so exactly its parameter count) and its initialisation (the first layer
+    draws the same numbers for the same seed; a zero last layer, so training starts from the
+    baseline). It re-maps features additively; it cannot scale a channel per image.
+    """
+
+    def __init__(self, width: int, hidden: float = 0.25):
+        super().__init__()
+        h = max(1, int(round(width * hidden)))
+        self.mlp = nn.Sequential(nn.Linear(width, h), nn.GELU(), nn.Linear(h, width))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) → (B, N, C)."""
+        return tokens + self.mlp(tokens)
+
+
+GATES = {"adaptive": FeatureGate, "static": StaticGate, "adapter": TokenAdapter}
+
+
 class PanelDecoder(nn.Module):
     """DEIQT's attention-panel decoder: one pre-norm transformer decoder layer.
 
@@ -220,7 +264,7 @@ class PanelDecoder(nn.Module):
 class IQAModel(nn.Module):
     """The full model; see the module docstring for the three stages."""
 
-    def __init__(self, backbone: Backbone, decoder: PanelDecoder, gate: FeatureGate | None):
+    def __init__(self, backbone: Backbone, decoder: PanelDecoder, gate: nn.Module | None):
         super().__init__()
         self.backbone = backbone
         self.gate = gate
@@ -265,8 +309,15 @@ def build_model(cfg: ModelConfig, upstream: str | Path | None = None,
         backbone = Backbone(create_backbone(cfg, upstream, load), cfg.tokens, cfg.grid,
                             input_norm(cfg))
         width = backbone.width
+    if cfg.gate_kind not in GATES:
+        raise ModelError(f"model.gate_kind: expected one of {', '.join(GATES)}, "
+                         f"got {cfg.gate_kind!r}")
     decoder = PanelDecoder(width, cfg.dim, cfg.heads, cfg.queries, cfg.mlp_ratio, cfg.dropout)
-    # The gate is drawn last, so switching it on leaves the decoder's initialisation (and
-    # every later draw) as in the baseline: ablations differ by the gate, not by the init.
-    gate = FeatureGate(width, cfg.gate_hidden) if cfg.gate else None
+    # The gate (of any kind: adaptive, static, adapter) is drawn last, so switching it on
+    # leaves the decoder's initialisation (and every earlier draw) as in the baseline:
+    # ablations differ by the gate, not by the init.
+    gate = None
+    if cfg.gate:
+        gate = StaticGate(width) if cfg.gate_kind == "static" else \
+            GATES[cfg.gate_kind](width, cfg.gate_hidden)
     return IQAModel(backbone, decoder, gate)

@@ -1,6 +1,11 @@
 """The tuning trials as the book reads them: ``results/study/tune.json`` (written by the
-stage ``tune``, :func:`qfm.study.stages.tune`) in the order the keys were tuned, the table,
+stage ``tune``, :func:`qfm.study.stages.tune`) in the order the knobs were tuned, the table,
 the chosen values and whether a choice sits at the edge of the range tried.
+
+``tune.json`` keeps one record per knob and target variant in ``knobs`` (``tuned`` with its
+grid, the values the edge rule added and the value chosen, or ``fixed by params.yaml``) and
+every trial in ``trials`` (``knob``, ``variant``, the knob values it ran with, ``val_srcc``,
+``reused`` when an earlier trial ran the same configuration).
 """
 
 from __future__ import annotations
@@ -8,52 +13,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qfm.report.glossary import KEYS
 from qfm.report.tables import Table, html_table
 
+# tuned key (params.yaml, dotted) → its symbol on the pages
+SYMBOLS = {"train.lr": "learning rate", "qfm.rho": "ρ", "qfm.lambda_qfm": "λ_qfm",
+           "qfm.tau": "τ", "distill.lambda_kd": "λ_kd"}
 
-def tuning_frame(tune: dict, defaults: dict) -> pd.DataFrame:
+
+def tuning_frame(tune: dict, defaults: dict | None = None) -> pd.DataFrame:
     """The tuning trials, one row per value tried, in the order tuned.
-
-    The tuner re-uses a trial for the params.yaml value of λ_qfm and τ (it is the best trial
-    of the step before); such a row is marked ``reused``.
 
     Args:
         tune: ``tune.json``.
-        defaults: params.yaml's value of each QFM key (``{"qfm.lambda_qfm": 1.0, ...}``).
+        defaults: unused (kept for the notebooks' calls; the trials now carry every value).
     Returns:
-        ``step, key, value, variant, val_srcc, best_is_last, chosen, reused``.
+        ``step, key, value, variant, val_srcc, best_is_last, chosen, reused``; ``step`` names
+        the knob and the variant it was tuned on.
     """
-    trials, chosen = tune["trials"], tune["chosen"]
-    order = ["train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau"]
-
-    def step_of(t):
-        present = [k for k in order if k in t]
-        return present[-1] if present else None
-
-    def best_of(k):  # the trial whose score the tuner re-used for the next key's default
-        if k == "qfm.lambda_qfm":
-            hits = [t for t in trials if step_of(t) == k and t[k] == chosen.get(k)]
-            if hits:
-                return hits[-1]
-            k = "qfm.rho"
-        hits = [t for t in trials if step_of(t) == k and t[k] == chosen.get(k)]
-        return hits[-1] if hits else None
-
+    chosen = {(k["knob"], k["on"]): k["value"] for k in tune.get("knobs", [])
+              if k.get("status") == "tuned"}
     out = []
-    for k in order:
-        mine = [t for t in trials if step_of(t) == k]
-        prev = {"qfm.lambda_qfm": "qfm.rho", "qfm.tau": "qfm.lambda_qfm"}.get(k)
-        if prev and k in defaults and defaults[k] not in [t[k] for t in mine]:
-            ref = best_of(prev)
-            if ref is not None:
-                mine = [{**ref, k: defaults[k], "_reused": True}] + mine
-        for t in mine:
-            out.append({"step": KEYS.get(k, k), "key": k, "value": t[k],
-                        "variant": t["variant"], "val_srcc": t["val_srcc"],
-                        "best_is_last": t.get("best_is_last", np.nan),
-                        "chosen": t[k] == chosen.get(k), "reused": bool(t.get("_reused"))})
-    return pd.DataFrame(out)
+    for t in tune["trials"]:
+        key, v = t["knob"], t["variant"]
+        out.append({"step": f"{SYMBOLS.get(key, key)} ({v})", "key": key, "value": t[key],
+                    "variant": v, "val_srcc": t["val_srcc"],
+                    "best_is_last": t.get("best_is_last", np.nan),
+                    "chosen": t[key] == chosen.get((key, v)),
+                    "reused": bool(t.get("reused"))})
+    return pd.DataFrame(out, columns=["step", "key", "value", "variant", "val_srcc",
+                                      "best_is_last", "chosen", "reused"])
 
 
 def tuning_table(frame: pd.DataFrame, seeds) -> Table:
@@ -67,16 +55,18 @@ def tuning_table(frame: pd.DataFrame, seeds) -> Table:
         "chosen": ["chosen" if c else "" for c in frame["chosen"]]})
     return html_table(df, {"best epoch = last": ".0%"}, numeric=["value"],
                       notes=f"validation SRCC: mean over the tuning seeds "
-                            f"({', '.join(map(str, seeds))}); test is never read. "
-                            f"* the params.yaml value: its trial is the best of the step "
-                            f"before, reused")
+                            f"({', '.join(map(str, seeds))}), on contents no reported seed "
+                            f"tests on; test is never read. * the same runs as an earlier "
+                            f"trial, reused")
 
 
 def edge_text(frame: pd.DataFrame) -> str:
-    """A sentence naming the tuned keys whose chosen value is the lowest or highest tried
-    (the best may lie outside the grid), or saying that none is."""
+    """A sentence naming the tuned knobs whose chosen value is the lowest or highest tried
+    (the best may lie beyond it: the tuner extends a grid only so often, and not past 0),
+    or saying that none is."""
     edges = []
     for step, g in frame.groupby("step", sort=False):
+        g = g.drop_duplicates("value")
         if len(g) < 3 or not g["chosen"].any():
             continue
         v = float(g.loc[g["chosen"], "value"].iloc[0])
@@ -89,7 +79,14 @@ def edge_text(frame: pd.DataFrame) -> str:
 
 
 def chosen_text(tune: dict) -> str:
-    """``learning rate = 0.0005, ρ = 0.2, λ_qfm = 1, τ = 0.05`` (in the order tuned)."""
-    order = [k for k in KEYS if k in tune["chosen"]] + \
-        [k for k in tune["chosen"] if k not in KEYS]
-    return ", ".join(f"{KEYS.get(k, k)} = {tune['chosen'][k]:g}" for k in order)
+    """``learning rate = 0.002 (baseline), 0.004 (gate), ρ = 0.2 (gate_qfm), ...; fixed by
+    params.yaml: τ = 0.05`` (in the order tuned)."""
+    parts, fixed = {}, []
+    for k in tune.get("knobs", []):
+        sym = SYMBOLS.get(k["knob"], k["knob"])
+        if k.get("status") == "tuned":
+            parts.setdefault(sym, []).append(f"{k['value']:g} ({k['on']})")
+        else:
+            fixed.append(f"{sym} = {k['value']:g}")
+    text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
+    return text + (f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else "")

@@ -52,6 +52,7 @@ class RunSpec:
     spurious: float
     teacher: str = ""
     match_steps: bool = False
+    split_table: pd.DataFrame | None = None  # ``image,split`` rows instead of split_<seed>.csv
 
 
 
@@ -63,10 +64,14 @@ def flip_grid(tokens: torch.Tensor) -> torch.Tensor:
     return torch.cat([tokens[:, :1], grid], 1)
 
 
-def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, smoke: bool
-                  ) -> dict:
+def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, smoke: bool,
+                  split_table: pd.DataFrame | None = None) -> dict:
     """Tokens and labels of one split's parts (training part under ``spurious``).
 
+    Args:
+        split_table: ``image,split`` rows to use instead of the world's ``split_<split>.csv``
+            (the tuner's splits, :func:`qfm.study.stages.tuning_split`); ``split`` still seeds
+            the spurious draw.
     Returns:
         ``{part: (tokens (n, 1+N, C) float16, mos (n,), table)}`` for train, val, test,
         heldout, and ``unlabelled`` (tokens of the training contents' unlabelled images).
@@ -75,7 +80,12 @@ def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, sm
 
     root = Path(world)
     table = pd.read_csv(root / "table.csv", dtype={"content": str})
-    parts = read_split(root / "splits" / f"split_{split}.csv", table)
+    if split_table is None:
+        parts = read_split(root / "splits" / f"split_{split}.csv", table)
+    else:
+        merged = table.merge(split_table[["image", "split"]], on="image", how="inner")
+        parts = {p: merged[merged["split"] == p].drop(columns="split").reset_index(drop=True)
+                 for p in dict.fromkeys(split_table["split"])}
     parts["train"] = spurious_train(parts["train"], spurious, split).reset_index(drop=True)
     extra = pd.read_csv(root / "unlabelled.csv", dtype={"content": str})
     parts["unlabelled"] = extra[extra["content"].isin(set(parts["train"]["content"]))] \
@@ -191,12 +201,20 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     for k in ("partner_rate", "candidates", "shift", "shift_rel"):
         if k in logs_sum:
             out[k] = logs_sum[k] / epochs
-    x, y, _ = data["test"]
-    with torch.no_grad():
-        model.eval()
-        emb = model.decoder.embed(model.select(x.float())).numpy()
-    out["share"] = noise_share(*pair_arrays(emb, y.numpy()))[0]
-    out["share_upstream"] = noise_share(*pair_arrays(x.float().mean(1).numpy(), y.numpy()))[0]
+    # the knobs the run trained with (the tuned or fixed values; None where a term is off)
+    q = cfg.qfm
+    out.update(lr=t.lr, rho=q.rho if q.enabled else None,
+               lambda_qfm=q.lambda_qfm if q.enabled else None,
+               tau=q.tau if q.enabled else None,
+               lambda_kd=cfg.distill.lambda_kd if spec.teacher else None)
+    if "test" in data:  # (the tuner's splits have no test part)
+        x, y, _ = data["test"]
+        with torch.no_grad():
+            model.eval()
+            emb = model.decoder.embed(model.select(x.float())).numpy()
+        out["share"] = noise_share(*pair_arrays(emb, y.numpy()))[0]
+        out["share_upstream"] = noise_share(*pair_arrays(x.float().mean(1).numpy(),
+                                                         y.numpy()))[0]
     for part in ("test", "heldout"):
         if part in data:
             x, y, _ = data[part]
@@ -220,18 +238,22 @@ def _worker_init(features_path: str) -> None:
 def _run_task(args) -> dict:
     spec, world, teacher_state, student_steps = args
     bank = _BANK["bank"]
-    data = load_run_data(bank, world, spec.seed, spec.spurious, spec.cfg.shared.smoke)
+    data = load_run_data(bank, world, spec.seed, spec.spurious, spec.cfg.shared.smoke,
+                         spec.split_table)
     return train_run(spec, data, bank.width, teacher_state, student_steps)
 
 
 def run_specs(specs: list[RunSpec], features_path: str, world: str, workers: int = 2,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, given: dict | None = None) -> list[dict]:
     """Run every spec: plain runs first, then students (their teachers' weights passed on).
 
+    Args:
+        given: results already at hand, ``{(variant, seed, spurious): result}`` (e.g. the
+            tuner's teachers, trained once for every λ_kd tried); their specs are not rerun.
     Returns:
         One metrics dict per spec, in the order given (``state`` kept).
     """
-    done: dict[tuple, dict] = {}
+    done: dict[tuple, dict] = dict(given or {})
 
     def fan(tasks):
         if workers <= 1:
@@ -241,8 +263,9 @@ def run_specs(specs: list[RunSpec], features_path: str, world: str, workers: int
                                  initargs=(features_path,)) as pool:
             return list(pool.map(_run_task, tasks))
 
-    first = [s for s in specs if not s.teacher and not s.match_steps]
-    need = {(s.variant, s.seed, s.spurious) for s in first}
+    first = [s for s in specs if not s.teacher and not s.match_steps
+             and (s.variant, s.seed, s.spurious) not in done]
+    need = {(s.variant, s.seed, s.spurious) for s in first} | set(done)
     for s in specs:  # a teacher is a plain run of the same group
         if s.teacher and (s.teacher, s.seed, s.spurious) not in need:
             raise ConfigError(f"variants.{s.variant}.teacher: {s.teacher} must be run in the "
@@ -270,13 +293,17 @@ def run_specs(specs: list[RunSpec], features_path: str, world: str, workers: int
 
 
 def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[int],
-               spurious: float, extra: dict | None = None) -> list[RunSpec]:
+               spurious: float, extra: dict | None = None, per_variant: dict | None = None,
+               split_tables: dict | None = None) -> list[RunSpec]:
     """Specs of ``variants`` × ``seeds`` from ``params.yaml``'s ``variants`` section.
 
     Args:
         params: the raw params mapping.
         base: the component sections (typed).
-        extra: dotted overrides applied to every run (e.g. tuned values).
+        extra: dotted overrides applied to every run.
+        per_variant: ``{variant: {dotted: value}}`` applied after ``extra`` (the tuned values,
+            ``tune.json``'s ``chosen``); a variant's own keys win over both (ρ = 0 control).
+        split_tables: ``{seed: image,split rows}`` replacing the world's split files (tuning).
     """
     from qfm.config import flatten
 
@@ -287,10 +314,12 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
             raise ConfigError(f"study: unknown variant {v!r} (known: {', '.join(table)})")
         over, study = split_variant(table[v])
         for seed in seeds:
-            cfg = override(base, {**(extra or {}), **flatten(over), "shared.seed": seed,
+            cfg = override(base, {**(extra or {}), **(per_variant or {}).get(v, {}),
+                                  **flatten(over), "shared.seed": seed,
                                   "train.split": seed, "world.spurious": spurious})
             specs.append(RunSpec(v, seed, cfg, spurious, study.get("teacher", ""),
-                                 bool(study.get("match_steps", False))))
+                                 bool(study.get("match_steps", False)),
+                                 (split_tables or {}).get(seed)))
     return specs
 
 

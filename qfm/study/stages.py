@@ -6,30 +6,48 @@
       features: efficientnet_lite0       # the cached tokens (data/features/<name>.safetensors)
       seeds: [0, 1, ..., 9]               # paired seeds = content splits
       workers: 2                          # processes (one thread each)
-      tune: {seeds: [0, 1, 2], lr: [...], rho: [...], lambda_qfm: [...], tau: [...]}
+      tune:
+        seeds: [100, 101]                 # tuning seeds (their own splits: tuning_split)
+        extend: 2                         # grid extensions per knob when the best is at an edge
+        lr: {variants: [baseline, gate, ...], grid: [...]}  # one rate per architecture
+        rho: {variants: gate_qfm, grid: [...]}  # then λ_qfm, τ (QFM), λ_kd (students)
       groups:                             # stage study@<group>
         main: {spurious: 0.0, variants: [baseline, gate, gate_qfm, full, ...]}
 
-:func:`tune` picks, on **validation SRCC** (mean over the tuning seeds), the baseline's
-learning rate (used by every variant), then QFM's ρ, λ_qfm and τ one at a time (three values
-each); nothing here reads a test number to choose. :func:`run_group` runs a group with the tuned values and writes one
-row per run; the group ``main`` also stores the head of the full QFM-IQM run with the best
-validation SRCC (the default model's head).
+:func:`tune` chooses every tunable knob (:data:`qfm.config.TUNABLE`) that params.yaml leaves
+at ``auto``, on **validation SRCC** (mean over the tuning seeds), one knob at a time with the
+same kind of grid each: the learning rate once per *architecture* (a variant's ``model``
+overrides: baseline, gate, gate_static, gate_params — every other variant takes the rate of
+the architecture it is built on), then ρ, λ_qfm (0 in the grid) and τ on ``gate_qfm``, then
+λ_kd on ``full`` (its teacher ``gate_qfm`` at the values just chosen). A chosen value at an
+edge of its grid extends the grid one step that way and tries again (``extend`` times at
+most; 0 is a bound, never crossed). A knob params.yaml sets to a number is fixed: not tuned,
+recorded as ``fixed by params.yaml``. The tuning runs train and validate on their own splits
+(:func:`tuning_split`), whose validation contents are never a test content of a reported
+seed; nothing here reads a test number. :func:`run_group` runs a group with each variant's
+chosen values and writes one row per run; the group ``main`` also stores the head of the full
+QFM-IQM run with the best validation SRCC (the default model's head).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from qfm import paths
 from qfm.files import read_json, write_json
 from qfm.core.checkpoint import save_tensors
-from qfm.config import ConfigError, load_params, read_params
+from qfm.config import (TUNABLE, ConfigError, auto_keys, flatten, load_params, read_params,
+                        split_variant, to_dict)
 from qfm.study.runs import make_specs, run_specs, summary_row
 
 DEFAULT_VARIANT = "full"  # the variant whose best-validation run becomes the default model
+KNOBS = {"lr": "train.lr", "rho": "qfm.rho", "lambda_qfm": "qfm.lambda_qfm",
+         "tau": "qfm.tau", "lambda_kd": "distill.lambda_kd"}  # study.tune key → dotted key
+UPPER = {"qfm.tau": 1.0}  # τ is a gap of normalised labels: 1 admits every partner
 
 
 def study_params(params: dict) -> dict:
@@ -45,6 +63,9 @@ def study_params(params: dict) -> dict:
                 set(g) - {"spurious", "variants", "features", "seeds"}:
             raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}"
                               f" (optional: features, seeds)")
+    for key, spec in st["tune"].items():
+        if key in KNOBS and not (isinstance(spec, dict) and {"variants", "grid"} <= set(spec)):
+            raise ConfigError(f"study.tune.{key}: expected {{variants: [...], grid: [...]}}")
     return st
 
 
@@ -53,49 +74,178 @@ def _features(st: dict, group: dict | None = None) -> str:
     return str(paths.features_dir() / f"{name}.safetensors")
 
 
+def reported_seeds(st: dict, smoke: bool = False) -> list[int]:
+    """Every seed (= content split) some group reports, as :func:`run_group` cuts them."""
+    out = set()
+    for g in st["groups"].values():
+        seeds = list(g.get("seeds", st["seeds"]))
+        out |= set(seeds[:2] if smoke else seeds)
+    return sorted(out)
+
+
+def tuning_split(world: str | Path, reported: list[int], seed: int,
+                 train_fraction: float) -> tuple[pd.DataFrame, dict]:
+    """The split a tuning run trains and validates on.
+
+    Every content of the world is a test content of *some* reported seed's split unless it is
+    kept out: validation here is the in-world contents that no reported seed tests on, so a
+    tuned value is never chosen on a content it is later tested on. Training is a seeded
+    sample (``train_fraction`` of the in-world contents, as the reported splits) of the rest;
+    there is no test part.
+
+    Args:
+        world: the world folder (``table.csv``, ``splits/split_k.csv``).
+        reported: the reported seeds (their split files are read).
+        seed: the tuning seed (draws the training sample).
+        train_fraction: ``world.split[0]``.
+    Returns:
+        (``image,split`` rows, a record: contents per part and why the split is leak-free).
+    """
+    world = Path(world)
+    table = pd.read_csv(world / "table.csv", dtype={"content": str})[["image", "content"]]
+    part_of = {}
+    for k in reported:
+        split = pd.read_csv(world / "splits" / f"split_{k}.csv", dtype=str)
+        part_of[k] = table.merge(split, on="image")
+    inworld = sorted(set().union(*[set(f.loc[f["split"] != "heldout", "content"])
+                                   for f in part_of.values()]))
+    tested = set().union(*[set(f.loc[f["split"] == "test", "content"])
+                           for f in part_of.values()])
+    val = [c for c in inworld if c not in tested]
+    rest = [c for c in inworld if c in tested]
+    if len(val) < 2:
+        raise ConfigError(f"study.tune: only {len(val)} content(s) are no reported seed's test "
+                          f"content; fewer reported seeds or a larger world are needed")
+    n_train = min(len(rest), max(1, int(round(train_fraction * len(inworld)))))
+    rng = np.random.default_rng(seed)
+    train = sorted(rng.choice(rest, n_train, replace=False).tolist())
+    part = {**{c: "train" for c in train}, **{c: "val" for c in val}}
+    rows = table[table["content"].isin(part)].assign(
+        split=lambda d: d["content"].map(part))[["image", "split"]].reset_index(drop=True)
+    record = {"train_contents": len(train), "val_contents": len(val),
+              "in_world_contents": len(inworld), "reported_seeds": list(reported),
+              "why": "validation = the in-world contents that are a test content of no "
+                     "reported seed; training = a seeded sample of the others; no test part"}
+    return rows, record
+
+
+def _grid_step(grid: list[float], up: bool, key: str) -> float | None:
+    """The next value beyond an edge of ``grid`` (geometric), or None at a bound."""
+    if up:
+        hi, prev = grid[-1], grid[-2] if len(grid) > 1 else 0.0
+        new = hi * hi / prev if prev > 0 else 3 * hi if hi > 0 else None
+        if new is not None and key in UPPER:
+            new = min(new, UPPER[key]) if hi < UPPER[key] else None
+        return new
+    lo, nxt = grid[0], grid[1] if len(grid) > 1 else 0.0
+    return lo * lo / nxt if lo > 0 and nxt > lo else None  # 0 (the off switch) is a bound
+
 
 def tune(params_path: str | Path, out: str | Path, progress: bool = True) -> dict:
-    """Tune on validation: the learning rate (baseline), then ρ × λ_qfm, then τ (gate_qfm).
+    """Tune every ``auto`` knob on validation (see the module docstring for the order).
 
     Returns:
-        ``{"chosen": {dotted key: value}, "trials": [...]}``, also written to ``out``.
+        ``{"chosen": {variant: {dotted key: value}}, "knobs": [...], "trials": [...],
+        "seeds": [...], "split": {...}}``, also written to ``out``. ``chosen`` holds, for
+        every variant of params.yaml, the tuned values it runs with (its learning rate is its
+        architecture's; QFM knobs only where QFM is on; λ_kd only for students); ``knobs``
+        one record per tuned (or fixed) knob and target.
     """
     raw = read_params(params_path)
     st, base = study_params(raw), load_params(params_path)
     tn = st["tune"]
     seeds = list(tn["seeds"])
-    smoke = base.shared.smoke
-    trials, chosen = [], {}
+    smoke, auto = base.shared.smoke, set(auto_keys(raw))
+    table = raw.get("variants") or {}
+    world = paths.world_dir()
+    tables, split_rec = {}, {}
+    for s in seeds:
+        tables[s], split_rec = tuning_split(world, reported_seeds(st, smoke), s,
+                                            base.world.split[0])
+    arch = {v: json.dumps(split_variant(e)[0].get("model", {}), sort_keys=True)
+            for v, e in table.items()}
+    probe = {v: make_specs(raw, base, [v], [0], 0.0)[0] for v in table}
+    current = {k: v for k, v in flatten(to_dict(base)).items() if k in TUNABLE}
+    lr_of: dict[str, float] = {}  # architecture → tuned learning rate
 
-    def trial(variant, extra):
-        specs = make_specs(raw, base, [variant], seeds, 0.0, extra)
-        rows = [summary_row(r) for r in run_specs(specs, _features(st), str(paths.world_dir()),
-                                                   st.get("workers", 2), progress)]
+    def context(v: str) -> dict:  # the knob values a trial of variant v runs with
+        cfg, ctx = probe[v].cfg, {"train.lr": lr_of.get(arch[v], current["train.lr"])}
+        if cfg.qfm.enabled:
+            ctx.update({k: current[k] for k in ("qfm.rho", "qfm.lambda_qfm", "qfm.tau")})
+        if probe[v].teacher:
+            ctx["distill.lambda_kd"] = current["distill.lambda_kd"]
+        return ctx
+
+    trials, memo = [], {}
+    teachers = {probe[v].teacher for v in table if probe[v].teacher}
+
+    def run(v: str, ctx: dict) -> list[dict]:
+        key = (v, tuple(sorted(ctx.items())))
+        if key in memo:
+            return memo[key]
+        given = {}
+        if probe[v].teacher:
+            t = probe[v].teacher
+            given = {(t, s, 0.0): r for s, r in zip(seeds, run(t, context(t)))}
+        specs = make_specs(raw, base, [v], seeds, 0.0, per_variant={v: ctx},
+                           split_tables=tables)
+        res = run_specs(specs, _features(st), str(world), st.get("workers", 2), progress,
+                        given=given)
+        memo[key] = res if v in teachers else [summary_row(r) for r in res]
+        return memo[key]
+
+    def trial(knob: str, v: str, ctx: dict) -> float:
+        reused = (v, tuple(sorted(ctx.items()))) in memo  # the same runs as an earlier trial
+        rows = run(v, ctx)
         val = float(np.mean([r["val_srcc"] for r in rows]))
-        trials.append({"variant": variant, **extra, "val_srcc": val,
+        trials.append({"knob": knob, "variant": v, **ctx, "val_srcc": val, "reused": reused,
                        "best_is_last": float(np.mean([r["best_is_last"] for r in rows])),
                        "val_curves": [r["val_curve"] for r in rows]})
         return val
 
-    lrs = tn["lr"][:1] if smoke else tn["lr"]
-    scores = {lr: trial("baseline", {"train.lr": lr}) for lr in lrs}
-    chosen["train.lr"] = max(scores, key=scores.get)
-    # one key at a time, each at the best of the ones before (equal effort: three values each)
-    rhos = tn["rho"][:1] if smoke else tn["rho"]
-    scores = {r: trial(tn["variant"], {**chosen, "qfm.rho": r}) for r in rhos}
-    chosen["qfm.rho"] = max(scores, key=scores.get)
-    lams = {base.qfm.lambda_qfm: scores[chosen["qfm.rho"]]}
-    for lam in ([] if smoke else tn["lambda_qfm"]):
-        if lam not in lams:
-            lams[lam] = trial(tn["variant"], {**chosen, "qfm.lambda_qfm": lam})
-    chosen["qfm.lambda_qfm"] = max(lams, key=lams.get)
-    taus = {base.qfm.tau: lams[chosen["qfm.lambda_qfm"]]}
-    for tau in ([] if smoke else tn["tau"]):
-        if tau not in taus:
-            taus[tau] = trial(tn["variant"], {**chosen, "qfm.tau": tau})
-    chosen["qfm.tau"] = max(taus, key=taus.get)
-    result = {"chosen": chosen, "seeds": seeds, "trials": trials,
-              "selected_on": "validation SRCC, mean over the tuning seeds"}
+    knobs = []
+    for name, key in KNOBS.items():
+        if name not in tn:
+            continue
+        targets = tn[name]["variants"]
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        if key not in auto:
+            knobs.append({"knob": key, "on": targets, "value": current[key],
+                          "status": "fixed by params.yaml"})
+            continue
+        for v in targets:
+            if v not in table:
+                raise ConfigError(f"study.tune.{name}.variants: unknown variant {v!r}")
+            grid = sorted(set(float(x) for x in tn[name]["grid"]))
+            grid = grid[:1] if smoke else grid
+            scores, added = {}, []
+            rounds = 0 if smoke else int(tn.get("extend", 2))
+            for rnd in range(1 + rounds):
+                for g in grid:
+                    if g not in scores:
+                        scores[g] = trial(key, v, {**context(v), key: g})
+                best = max(grid, key=lambda g: scores[g])  # ties: the smaller value
+                edge = "" if len(grid) < 2 or grid[0] < best < grid[-1] else \
+                    ("lower" if best == grid[0] else "upper")
+                new = _grid_step(grid, edge == "upper", key) if edge else None
+                if new is None or rnd == rounds:
+                    break
+                added.append(new)
+                grid = sorted(grid + [new])
+            if key == "train.lr":
+                lr_of[arch[v]] = best
+            else:
+                current[key] = best
+            knobs.append({"knob": key, "on": v, "value": best, "status": "tuned",
+                          "grid": sorted(scores), "extended": added, "at_edge": edge})
+    chosen = {v: context(v) for v in table}
+    for v, ctx in chosen.items():  # knobs params.yaml fixes are the base's: not "chosen"
+        for k in [k for k in ctx if k not in auto]:
+            del ctx[k]
+        if arch[v] not in lr_of:
+            ctx.pop("train.lr", None)
+    result = {"chosen": chosen, "knobs": knobs, "seeds": seeds, "split": split_rec,
+              "trials": trials, "selected_on": "validation SRCC, mean over the tuning seeds"}
     write_json(result, out)
     return result
 
@@ -109,8 +259,8 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         params_path: ``params.yaml``.
         group: a key of ``study.groups``.
         out: the JSON file of rows (one per run, no weights).
-        tuned: ``tune.json`` whose ``chosen`` values apply to every run (variants' own keys
-            win, e.g. the ρ = 0 control).
+        tuned: ``tune.json``; each variant runs with its ``chosen`` values (variants' own
+            keys win, e.g. the ρ = 0 control; knobs params.yaml fixes are never in it).
         head_out: where to save the head of the best-validation ``full`` run (of the best
             run when the group has no ``full``); group main's is the default model's head.
     Returns:
@@ -122,10 +272,14 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         raise ConfigError(f"study.groups.{group}: unknown group "
                           f"(known: {', '.join(st['groups'])})")
     g = st["groups"][group]
-    extra = read_json(tuned)["chosen"] if tuned else {}
+    chosen = read_json(tuned)["chosen"] if tuned else {}
+    if chosen and not all(isinstance(c, dict) for c in chosen.values()):
+        chosen = {v: chosen for v in g["variants"]}  # a tune.json of one set for all
+    extra = {v: chosen.get(v, {}) for v in g["variants"]}
     seeds = list(g.get("seeds", st["seeds"]))
     seeds = seeds[:2] if base.shared.smoke else seeds
-    specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]), extra)
+    specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]),
+                       per_variant=extra)
     results = run_specs(specs, _features(st, g), str(paths.world_dir()),
                         st.get("workers", 2), progress)
     rows = [dict(summary_row(r), group=group) for r in results]
@@ -135,8 +289,6 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         full = [r for r in results if r["variant"] == DEFAULT_VARIANT] or results
         best = max(full, key=lambda r: r["val_srcc"])
         spec = next(s for s in specs if s.variant == best["variant"] and s.seed == best["seed"])
-        from qfm.config import to_dict
-
         save_tensors(best["state"], head_out,
                      {"kind": "head", "config": to_dict(spec.cfg), "variant": best["variant"],
                       "seed": best["seed"], "val_srcc": best["val_srcc"],

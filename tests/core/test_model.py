@@ -63,3 +63,54 @@ def test_local_weights_file(tmp_path):
     assert k in model.backbone.net.state_dict()
     with pytest.raises(ModelError, match="file not found"):
         build_model(ModelConfig(backbone="test_vit", weights=str(tmp_path / "nope.pth")))
+
+
+def _head(kind=None, seed=0):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(backbone="test_vit", dim=16, heads=2, gate=kind is not None,
+                      gate_kind=kind or "adaptive", gate_hidden=0.25)
+    return build_model(cfg, width=64)
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_capacity_controls_parameter_counts():
+    base, gate = _count(_head()), _count(_head("adaptive"))
+    adapter, static = _count(_head("adapter")), _count(_head("static"))
+    assert gate > base
+    assert abs((adapter - base) - (gate - base)) <= 0.05 * (gate - base)  # the gate's extra
+    assert static - base == 64  # one scale per channel
+
+
+def test_static_gate_ignores_its_input_and_starts_like_the_adaptive_gate():
+    static, adaptive = _head("static").gate, _head("adaptive").gate
+    a, b = torch.randn(2, 5, 64), 10 * torch.randn(3, 5, 64)
+    torch.testing.assert_close(static.gate(a)[0], static.gate(b)[1])
+    torch.testing.assert_close(static.gate(a), adaptive.gate(a), atol=1e-6, rtol=0)
+    with torch.no_grad():
+        static.logit.normal_()  # trained: still one scale for every image
+    torch.testing.assert_close(static(a) / a, static(b[:2]) / b[:2])
+
+
+def test_adapter_starts_as_identity_and_does_not_scale_per_image():
+    adapter = _head("adapter").gate
+    x = torch.randn(2, 5, 64)
+    torch.testing.assert_close(adapter(x), x)
+    assert not hasattr(adapter, "gate")
+
+
+def test_gate_kinds_share_the_baselines_decoder_init():
+    ref = _head().decoder.state_dict()
+    for kind in ("adaptive", "static", "adapter"):
+        model = _head(kind)
+        for k, v in model.decoder.state_dict().items():
+            torch.testing.assert_close(v, ref[k], msg=f"{kind}: {k}")
+    torch.testing.assert_close(_head("adapter").gate.mlp[0].weight,
+                               _head("adaptive").gate.mlp[0].weight)  # the same draws
+
+
+def test_unknown_gate_kind_is_named():
+    with pytest.raises(ModelError, match="model.gate_kind"):
+        _head("nope")

@@ -135,26 +135,32 @@ def test_tables_read_the_record():
     assert sorted(sw["spurious"].unique()) == [0.0, 0.5, 1.0] and (sw["verdict"] == "better").all()
 
 
-def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_defaults():
-    t = lambda val, **kw: {"variant": "gate_qfm" if len(kw) > 1 else "baseline",
-                           "val_srcc": val, "best_is_last": 0.0, **kw}
-    tune = {"chosen": {"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.lambda_qfm": 3.0,
-                       "qfm.tau": 0.05},
-            "trials": [t(0.7, **{"train.lr": 1e-3}), t(0.6, **{"train.lr": 2e-3}),
-                       t(0.8, **{"train.lr": 1e-3, "qfm.rho": 0.2}),
-                       t(0.75, **{"train.lr": 1e-3, "qfm.rho": 0.5}),
-                       t(0.85, **{"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.lambda_qfm": 3.0}),
-                       t(0.84, **{"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.lambda_qfm": 3.0,
-                                  "qfm.tau": 0.1})]}
-    f = tuning_report.tuning_frame(tune, {"qfm.lambda_qfm": 1.0, "qfm.tau": 0.05})
-    assert f["key"].tolist() == ["train.lr"] * 2 + ["qfm.rho"] * 2 + ["qfm.lambda_qfm"] * 2 \
-        + ["qfm.tau"] * 2
-    lam = f[f["key"] == "qfm.lambda_qfm"]
-    assert lam["reused"].tolist() == [True, False]
-    assert lam["val_srcc"].tolist() == [0.8, 0.85]  # λ = 1 is the chosen ρ trial
-    tau = f[f["key"] == "qfm.tau"]
-    assert tau["val_srcc"].tolist() == [0.85, 0.84] and tau["chosen"].tolist() == [True, False]
-    assert tuning_report.chosen_text(tune).startswith("learning rate = 0.001, ρ = 0.2")
+def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_trials():
+    t = lambda knob, v, val, reused=False, **kw: {"knob": knob, "variant": v, "val_srcc": val,
+                                                 "best_is_last": 0.0, "reused": reused, **kw}
+    tune = {"chosen": {"gate_qfm": {"train.lr": 2e-3, "qfm.lambda_qfm": 1.0}},
+            "knobs": [{"knob": "train.lr", "on": "baseline", "value": 1e-3, "status": "tuned"},
+                      {"knob": "train.lr", "on": "gate", "value": 2e-3, "status": "tuned"},
+                      {"knob": "qfm.rho", "on": "gate_qfm", "value": 0.1,
+                       "status": "fixed by params.yaml"},
+                      {"knob": "qfm.lambda_qfm", "on": "gate_qfm", "value": 1.0,
+                       "status": "tuned"}],
+            "trials": [t("train.lr", "baseline", 0.7, **{"train.lr": 1e-3}),
+                       t("train.lr", "baseline", 0.6, **{"train.lr": 2e-3}),
+                       t("train.lr", "gate", 0.8, **{"train.lr": 2e-3}),
+                       t("train.lr", "gate", 0.75, **{"train.lr": 4e-3}),
+                       t("qfm.lambda_qfm", "gate_qfm", 0.85, True,
+                         **{"train.lr": 2e-3, "qfm.lambda_qfm": 1.0}),
+                       t("qfm.lambda_qfm", "gate_qfm", 0.8,
+                         **{"train.lr": 2e-3, "qfm.lambda_qfm": 0.0})]}
+    f = tuning_report.tuning_frame(tune, {})
+    assert f["step"].tolist() == ["learning rate (baseline)"] * 2 + ["learning rate (gate)"] * 2 \
+        + ["λ_qfm (gate_qfm)"] * 2
+    assert f["chosen"].tolist() == [True, False, True, False, True, False]
+    assert f["reused"].tolist() == [False] * 4 + [True, False]
+    text = tuning_report.chosen_text(tune)
+    assert text.startswith("learning rate = 0.001 (baseline), 0.002 (gate), λ_qfm = 1 (gate_qfm)")
+    assert text.endswith("fixed by params.yaml: ρ = 0.1")
     grid = pd.DataFrame({"step": ["ρ"] * 3 + ["τ"] * 3, "value": [0.05, 0.2, 0.5] * 2,
                          "chosen": [False, False, True, False, True, False]})
     assert tuning_report.edge_text(grid).startswith("Chosen at the edge of the range tried: "

@@ -35,16 +35,22 @@ def study_home(tmp_path_factory):
         "shared": {"seed": 0, "smoke": False},
         "world": WORLD,
         "model": {**TOKENS, "dim": 16, "heads": 2},
-        "train": {"epochs": 3, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 0.5},
-        "qfm": {"anchors": 4},
-        "variants": {"baseline": {}, "gate_qfm": {"model": {"gate": True},
+        "train": {"epochs": 3, "batch_size": 8, "lr": "auto", "warmup_epochs": 0.5},
+        "qfm": {"anchors": 4, "rho": "auto", "lambda_qfm": "auto", "tau": "auto"},
+        "distill": {"lambda_kd": "auto"},
+        "variants": {"baseline": {}, "gate": {"model": {"gate": True}},
+                     "gate_qfm": {"model": {"gate": True},
                                                   "qfm": {"enabled": True}},
                      "full": {"model": {"gate": True}, "qfm": {"enabled": True},
                               "distill": {"enabled": True}, "teacher": "gate_qfm"},
                      "baseline_long": {"match_steps": True}},
         "study": {"features": "tiny", "seeds": [0, 1], "workers": 1,
-                  "tune": {"seeds": [0], "variant": "gate_qfm", "lr": [1e-3, 3e-3],
-                           "rho": [0.2], "lambda_qfm": [1.0], "tau": [0.1]},
+                  "tune": {"seeds": [100], "extend": 1,
+                           "lr": {"variants": ["baseline", "gate"], "grid": [1e-3, 3e-3]},
+                           "rho": {"variants": "gate_qfm", "grid": [0.2]},
+                           "lambda_qfm": {"variants": "gate_qfm", "grid": [0.0, 1.0]},
+                           "tau": {"variants": "gate_qfm", "grid": [0.1]},
+                           "lambda_kd": {"variants": "full", "grid": [0.5]}},
                   "groups": {"main": {"spurious": 0.0,
                                       "variants": ["baseline", "gate_qfm", "full",
                                                    "baseline_long"]}}}}
@@ -60,10 +66,21 @@ def test_group_runs_pairs_students_with_teachers_and_matches_steps(study_home, m
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     res = tune(study_home / "params.yaml", study_home / "tune.json", progress=False)
-    assert set(res["chosen"]) == {"train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau"}
-    lr_trials = [t for t in res["trials"] if t["variant"] == "baseline"]
-    best = max(lr_trials, key=lambda t: t["val_srcc"])
-    assert res["chosen"]["train.lr"] == best["train.lr"]  # chosen on validation
+    chosen = res["chosen"]
+    assert set(chosen["gate_qfm"]) == {"train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau"}
+    assert set(chosen["full"]) == set(chosen["gate_qfm"]) | {"distill.lambda_kd"}
+    assert set(chosen["baseline"]) == set(chosen["baseline_long"]) == {"train.lr"}
+    for arch, users in (("baseline", ["baseline_long"]), ("gate", ["gate_qfm", "full"])):
+        lr_trials = [t for t in res["trials"] if t["knob"] == "train.lr"
+                     and t["variant"] == arch]
+        assert len(lr_trials) >= 3  # the two-value grid always has its best at an edge
+        best = max(lr_trials, key=lambda t: t["val_srcc"])
+        assert chosen[arch]["train.lr"] == best["train.lr"]  # chosen on validation
+        assert all(chosen[u]["train.lr"] == best["train.lr"] for u in users)
+    lr_knob = next(k for k in res["knobs"] if k["knob"] == "train.lr" and k["on"] == "gate")
+    assert len(lr_knob["extended"]) == 1 and len(lr_knob["grid"]) == 3
+    lam = [t for t in res["trials"] if t["knob"] == "qfm.lambda_qfm"]
+    assert sorted(t["qfm.lambda_qfm"] for t in lam) == [0.0, 1.0]  # 0 in the grid
     assert not any("test" in k for t in res["trials"] for k in t)  # no test number to choose
     rows = run_group(study_home / "params.yaml", "main", study_home / "main.json",
                      study_home / "tune.json", study_home / "head.safetensors", progress=False)
@@ -79,7 +96,12 @@ def test_group_runs_pairs_students_with_teachers_and_matches_steps(study_home, m
     for col in ("test_srcc", "heldout_srcc", "val_srcc", "share", "share_upstream"):
         assert df[col].between(-1, 1).all(), col
     saved = json.loads((study_home / "main.json").read_text())
-    assert saved["tuned"] == res["chosen"] and "state" not in saved["rows"][0]
+    assert saved["tuned"] == {v: chosen[v] for v in df["variant"].unique()}
+    assert "state" not in saved["rows"][0]
+    for v in ("baseline", "gate_qfm", "full", "baseline_long"):  # each its own tuned lr
+        assert (df.loc[df["variant"] == v, "lr"] == chosen[v]["train.lr"]).all()
+    assert (df.loc[df["variant"] == "gate_qfm", "rho"] == chosen["gate_qfm"]["qfm.rho"]).all()
+    assert df.loc[df["variant"] == "baseline", "rho"].isna().all()  # QFM off: no ρ
     # same seed, same numbers (determinism of the fan-out)
     again = run_group(study_home / "params.yaml", "main", study_home / "again.json",
                       study_home / "tune.json", progress=False)
@@ -145,3 +167,58 @@ def test_spurious_changes_the_training_part_only(study_home, monkeypatch):
     assert set(parts[1.0]["train"][2]["image"]) != set(parts[0.0]["train"][2]["image"])
     unl = set(parts[0.0]["unlabelled"][2]["content"])
     assert unl <= set(parts[0.0]["train"][2]["content"])  # teachers see training contents only
+
+
+def test_a_knob_params_yaml_sets_is_not_tuned_and_reaches_the_rows(study_home, monkeypatch):
+    """`dvc exp run -S qfm.rho=0.1` in smoke mode: the tuner skips ρ; every QFM row has 0.1."""
+    from qfm.study.stages import run_group, tune
+
+    monkeypatch.setenv("QFM_HOME", str(study_home))
+    raw = yaml.safe_load((study_home / "params.yaml").read_text())
+    raw["qfm"]["rho"] = 0.1
+    raw["shared"]["smoke"] = True
+    (study_home / "rho.yaml").write_text(yaml.safe_dump(raw))
+    res = tune(study_home / "rho.yaml", study_home / "tune_rho.json", progress=False)
+    assert not any(t["knob"] == "qfm.rho" for t in res["trials"])
+    assert all("qfm.rho" not in c for c in res["chosen"].values())
+    rec = next(k for k in res["knobs"] if k["knob"] == "qfm.rho")
+    assert rec["status"] == "fixed by params.yaml" and rec["value"] == 0.1
+    assert all(t.get("qfm.rho", 0.1) == 0.1 for t in res["trials"])  # QFM trials ran at 0.1
+    rows = pd.DataFrame(run_group(study_home / "rho.yaml", "main", study_home / "rho_main.json",
+                                  study_home / "tune_rho.json", progress=False))
+    qfm_rows = rows[rows["variant"].isin(["gate_qfm", "full"])]
+    assert len(qfm_rows) == 4 and (qfm_rows["rho"] == 0.1).all()
+    assert (qfm_rows["tau"] == res["chosen"]["gate_qfm"]["qfm.tau"]).all()  # still tuned
+
+
+def test_tuning_split_validates_on_no_reported_test_content(study_home):
+    from qfm.study.stages import tuning_split
+
+    world = study_home / "data" / "world"
+    rows, rec = tuning_split(world, [0, 1], 100, 0.5)
+    table = pd.read_csv(world / "table.csv")[["image", "content"]]
+    parts = table.merge(rows, on="image")
+    val = set(parts.loc[parts["split"] == "val", "content"])
+    train = set(parts.loc[parts["split"] == "train", "content"])
+    tested = set()
+    for k in (0, 1):
+        s = table.merge(pd.read_csv(world / "splits" / f"split_{k}.csv"), on="image")
+        tested |= set(s.loc[s["split"] == "test", "content"])
+        assert not val & set(s.loc[s["split"] == "heldout", "content"])
+    assert val and train and not val & tested and not val & train
+    assert set(rows["split"]) == {"train", "val"}  # no test part
+    assert rec["val_contents"] == len(val)
+    other, _ = tuning_split(world, [0, 1], 101, 0.5)
+    assert set(other.loc[other["split"] == "val", "image"]) == \
+        set(rows.loc[rows["split"] == "val", "image"])
+
+
+def test_grid_steps_extend_geometrically_and_stop_at_bounds():
+    from qfm.study.stages import _grid_step
+
+    assert _grid_step([0.001, 0.002, 0.004], True, "train.lr") == pytest.approx(0.008)
+    assert _grid_step([0.001, 0.002, 0.004], False, "train.lr") == pytest.approx(0.0005)
+    assert _grid_step([0.0, 0.3, 1.0], False, "qfm.lambda_qfm") is None  # 0 is a bound
+    assert _grid_step([0.0, 0.5], True, "distill.lambda_kd") == pytest.approx(1.5)  # ×3
+    assert _grid_step([0.05, 0.5], True, "qfm.tau") == 1.0  # τ ≤ 1
+    assert _grid_step([0.5, 1.0], True, "qfm.tau") is None
