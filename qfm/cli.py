@@ -54,7 +54,8 @@ def cmd_features(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from qfm.study.runs import stages as study_stage
+    from qfm.study import stages as study_stage
+
     if args.action == "tune":
         res = study_stage.tune(args.params, args.out)
         print(f"chosen on validation: {res['chosen']}")
@@ -67,11 +68,19 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_clive(args) -> int:
+    from qfm.study.measured import run_clive
+
+    res = run_clive(args.params, args.out, progress=not args.quiet)
+    return 0 if res["status"] in ("measured", "no data") else 1
+
+
 def cmd_default(args) -> int:
     from qfm.study.default_model import export_default
 
     meta = export_default(args.head, args.out, args.check_out)
-    print(f"wrote {args.out} (from {meta['variant']} seed {meta['seed']})")
+    print(f"wrote {args.out} (variant {meta['variant']}, trained on "
+          f"{meta.get('dataset', 'world')})")
     return 0
 
 
@@ -194,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tuned", default=None, help="run: tune.json whose choices apply")
     sp.add_argument("--head-out", default=None, help="run: save the best-val full run's head")
     sp.set_defaults(func=cmd_study)
+
+    sp = sub.add_parser("clive", help="the study on CLIVE's real MOS, where the data is "
+                        "(else the committed results in measured/livec stand)")
+    sp.add_argument("--params", default="params.yaml", help="params file")
+    sp.add_argument("--out", default=None, help="folder (default: measured/livec)")
+    sp.add_argument("--quiet", action="store_true", help="no progress output")
+    sp.set_defaults(func=cmd_clive)
 
     sp = sub.add_parser("default", help="join the frozen upstream and the study's chosen head "
                         "into the default model")

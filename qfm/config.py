@@ -128,6 +128,7 @@ class TrainConfig:
     clip_grad: float = 5.0  # gradient norm clip (0 = off)
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     eval_every: int = 1  # validate every n epochs (and after the last)
+    patience: int = 0  # stop after this many epochs without a better validation SRCC (0 = off)
     test_crops: int = 5  # deterministic crops averaged at test time
     workers: int = 0  # data-loader worker processes
     cache: bool = True  # keep decoded images in memory (small data sets)
@@ -260,9 +261,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-# Top-level sections of params.yaml besides the components of RunConfig: the variants the study
-# and the protocol stage read, and one section per pipeline stage that has parameters (the stage
-# and its notebook have the same name; tests/system/test_pipeline.py checks it against dvc.yaml).
+# Top-level sections of params.yaml besides RunConfig's: the variants, one per stage with
+# parameters (tests/system/test_pipeline.py checks the list against dvc.yaml).
 PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive")
 
 

@@ -128,3 +128,25 @@ def bench_results_dir() -> Path:
 def results_dir() -> Path:
     """Metrics JSON, tables and figures read by the book."""
     return home() / "results"
+
+
+def find_dataset(name: str, configured: str | None = None) -> Path | None:
+    """A real data set's folder, wherever it is, or None when it is absent.
+
+    Looked up in order: ``configured`` (a params key, unless ``auto``), ``$QFM_DATA/<name>``,
+    ``<home>/data/<name>``, ``<home>/../shared/data/<name>`` (beside the repository).
+    """
+    places = []
+    if configured and configured != "auto":
+        p = Path(configured).expanduser()
+        places.append(p if p.is_absolute() else home() / p)
+    if os.environ.get("QFM_DATA"):
+        places.append(Path(os.environ["QFM_DATA"]).expanduser() / name)
+    places += [home() / "data" / name, home().parent / "shared" / "data" / name]
+    return next((p.resolve() for p in places if p.is_dir()), None)
+
+
+def measured_dir(name: str) -> Path:
+    """Results measured on a data set the repository cannot ship (committed with git, so a
+    clone without the data still shows them): ``measured/<name>/``."""
+    return home() / "measured" / name

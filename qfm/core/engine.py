@@ -121,7 +121,7 @@ def train_and_select(model: IQAModel, optimizer, objective: Objective, *, epochs
                      clip_grad: float = 0.0, amp: bool = False, eval_every: int = 1,
                      start_epoch: int = 0, history: list | None = None,
                      best: dict | None = None, best_state: dict | None = None,
-                     after_train: Callable[[], None] | None = None,
+                     patience: int = 0, after_train: Callable[[], None] | None = None,
                      on_epoch: Callable[[int, list, dict, dict | None], None] | None = None,
                      world: int = 1, progress: bool = False) -> tuple[list, dict, dict | None]:
     """Train ``epochs`` epochs; after every ``eval_every``-th (and the last) validate and keep
@@ -133,6 +133,8 @@ def train_and_select(model: IQAModel, optimizer, objective: Objective, *, epochs
         steps_per_epoch: optimisation steps per epoch (the schedule's unit).
         lr_fn: global step → learning-rate factor.
         start_epoch, history, best, best_state: where a resumed run left off.
+        patience: stop early after this many validated epochs without a better validation
+            SRCC (0 = train every epoch); the best epoch is then never the last one trained.
         after_train: called after each epoch's training, before validation (DDP: BatchNorm
             statistics averaged over ranks).
         on_epoch: called with (epoch, history, best, best_state) at the end of each epoch
@@ -160,4 +162,6 @@ def train_and_select(model: IQAModel, optimizer, objective: Objective, *, epochs
         history.append(logs)
         if on_epoch is not None:
             on_epoch(epoch, history, best, best_state)
+        if patience and epoch - best["epoch"] >= patience:
+            break
     return history, best, best_state

@@ -54,6 +54,15 @@ class Disk:
         hit = base if base in exact else lower.get(base.lower(), base)
         return f"{parent}/{hit}" if parent else hit
 
+    def resolve_lossless(self, rel: str) -> str:
+        """:meth:`resolve`, where a ``.bmp`` may be stored as a lossless ``.png`` (or back)."""
+        hit = self.resolve(rel)
+        stem, _, ext = hit.rpartition(".")
+        if ext.lower() in ("bmp", "png") and not self.exists(hit):
+            other = self.resolve(f"{stem}.{'png' if ext.lower() == 'bmp' else 'bmp'}")
+            return other if self.exists(other) else hit
+        return hit
+
     def exists(self, rel: str) -> bool:
         """Whether ``rel`` (any case) exists."""
         return (self.root / self.resolve(rel)).exists()

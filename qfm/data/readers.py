@@ -193,7 +193,7 @@ def read_kadid10k(root: Path) -> pd.DataFrame:
 def read_livec(root: Path) -> pd.DataFrame:
     """LIVE Challenge: ``Data/AllImages_release.mat``, ``AllMOS_release.mat``, ``AllStdDev_...``.
 
-    The first 7 rows are the training images t1-t7 that every paper drops.
+    The first 7 rows (training images t1-t7) are dropped; ``.bmp``/``.png`` names both resolve.
 
     Args:
         root: folder with ``Data/`` and ``Images/``.
@@ -211,7 +211,7 @@ def read_livec(root: Path) -> pd.DataFrame:
         raise DataError(f"{root / 'Data'}: AllImages_release has {len(names)} entries, "
                         f"AllMOS_release {len(mos)}")
     k = FACTS["livec"].drop_first
-    images = [disk.resolve(f"Images/{n}") for n in names]
+    images = [disk.resolve_lossless(f"Images/{n}") for n in names]
     return build_table("livec", images[k:], mos[k:], images[k:], "Data/AllMOS_release.mat",
                        ignore=images[:k], std=None if std is None else std[k:])
 

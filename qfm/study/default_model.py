@@ -1,9 +1,11 @@
 """The default model for ``qfm predict``: the frozen upstream joined to the chosen head.
 
-The study (:mod:`qfm.study.stages`) stores the head of the full QFM-IQM run with the best
-validation SRCC; :func:`export_default` joins it to the ImageNet backbone it was trained on
-(through cached tokens) into one checkpoint, and :func:`unseen_ladders` checks it on a photo no
-world contains.
+The CLIVE study (:mod:`qfm.study.measured`) stores the head of the variant with the best mean
+validation SRCC, refit on every image; the world's study (:mod:`qfm.study.stages`) a head of
+its own. :func:`export_default` joins a head to the ImageNet backbone it was trained on
+(through cached tokens) into one checkpoint — ``models/default.safetensors`` (CLIVE) and
+``models/world.safetensors`` — and :func:`unseen_ladders` checks it on a photo no world
+contains.
 """
 
 from __future__ import annotations
@@ -40,9 +42,16 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
     state = model.state_dict()
     state.update(tensors)
     fit_state(model, state, str(head))
-    sidecar = {"kind": "model", "config": meta["config"], "dataset": "world",
-               "split": meta["seed"], "label_scale": {"offset": 0.0, "scale": 100.0},
-               "source": {k: meta[k] for k in ("variant", "seed", "val_srcc", "chosen_on")}}
+    config = meta["config"]
+    pre = meta.get("preprocess")
+    if pre:  # a real data set's head: the photo's short side resized, its centre crop scored
+        config = {**config, "model": {**config["model"], "img_size": pre["short_side"]},
+                  "train": {**config["train"], "test_crops": pre["crops"]}}
+    keep = ("variant", "seed", "epochs", "images", "val_srcc", "val_srcc_by_variant",
+            "chosen_on", "trained_on")
+    sidecar = {"kind": "model", "config": config, "dataset": meta.get("dataset", "world"),
+               "split": meta.get("seed", "all"), "label_scale": {"offset": 0.0, "scale": 100.0},
+               "preprocess": pre, "source": {k: meta[k] for k in keep if k in meta}}
     save_tensors({k: v.contiguous() for k, v in model.state_dict().items()}, out, sidecar)
     if check_out is not None:
         write_json(unseen_ladders(out), check_out)

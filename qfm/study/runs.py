@@ -1,4 +1,4 @@
-"""The embedded default's study: variants × paired seeds on cached upstream tokens.
+"""The study: variants × paired seeds on cached upstream tokens (the world, or a real data set).
 
 One run = one variant (a ``variants`` entry of ``params.yaml``) on one seed (= content split
 and initialisation), trained on the cached tokens of the frozen upstream
@@ -183,7 +183,8 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     history, best, best_state = train_and_select(
         model, opt, objective, epochs=epochs, batches=batches, validate=validate,
         steps_per_epoch=per_epoch, lr_fn=lr_fn, device=torch.device("cpu"),
-        clip_grad=t.clip_grad, amp=False, eval_every=t.eval_every)
+        clip_grad=t.clip_grad, amp=False, eval_every=t.eval_every,
+        patience=0 if spec.match_steps else t.patience)
     seconds = time.perf_counter() - t0
     curve = [h["val"]["srcc"] for h in history if "val" in h]
     logs_sum = {}
@@ -193,14 +194,16 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
                 logs_sum[k] = logs_sum.get(k, 0.0) + v
     model.load_state_dict(best_state)
     out = {"variant": spec.variant, "seed": spec.seed, "spurious": spec.spurious,
-           "epochs": epochs, "steps": epochs * per_epoch, "best_epoch": best["epoch"],
+           "epochs": len(history), "max_epochs": epochs, "steps": len(history) * per_epoch,
+           "best_epoch": best["epoch"], "stopped_early": len(history) < epochs,
+           # the cap reached while validation still improved: training was too short
            "best_is_last": best["epoch"] == epochs - 1, "val_srcc": best["srcc"],
            "val_curve": curve, "seconds": seconds,
            "train_images": int(len(data["train"][1])), "pseudo_images":
                int(len(mos) - len(data["train"][1]))}
     for k in ("partner_rate", "candidates", "shift", "shift_rel"):
         if k in logs_sum:
-            out[k] = logs_sum[k] / epochs
+            out[k] = logs_sum[k] / len(history)
     # the knobs the run trained with (the tuned or fixed values; None where a term is off)
     q = cfg.qfm
     out.update(lr=t.lr, rho=q.rho if q.enabled else None,
@@ -236,18 +239,24 @@ def _worker_init(features_path: str) -> None:
 
 
 def _run_task(args) -> dict:
-    spec, world, teacher_state, student_steps = args
+    spec, source, teacher_state, student_steps = args
     bank = _BANK["bank"]
-    data = load_run_data(bank, world, spec.seed, spec.spurious, spec.cfg.shared.smoke,
-                         spec.split_table)
+    if isinstance(source, str):  # the world's folder
+        data = load_run_data(bank, source, spec.seed, spec.spurious, spec.cfg.shared.smoke,
+                             spec.split_table)
+    else:  # a real data set (qfm.study.real.RealSource): its splits, its images' views
+        data = source.load(bank, spec.seed, spec.cfg.shared.smoke, bool(spec.teacher),
+                           spec.split_table)
     return train_run(spec, data, bank.width, teacher_state, student_steps)
 
 
-def run_specs(specs: list[RunSpec], features_path: str, world: str, workers: int = 2,
+def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
               progress: bool = True, given: dict | None = None) -> list[dict]:
     """Run every spec: plain runs first, then students (their teachers' weights passed on).
 
     Args:
+        world: the world's folder (str), or a real data set's
+            :class:`~qfm.study.real.RealSource`.
         given: results already at hand, ``{(variant, seed, spurious): result}`` (e.g. the
             tuner's teachers, trained once for every λ_kd tried); their specs are not rerun.
     Returns:

@@ -44,7 +44,6 @@ from qfm.config import (TUNABLE, ConfigError, auto_keys, flatten, load_params, r
                         split_variant, to_dict)
 from qfm.study.runs import make_specs, run_specs, summary_row
 
-DEFAULT_VARIANT = "full"  # the variant whose best-validation run becomes the default model
 KNOBS = {"lr": "train.lr", "rho": "qfm.rho", "lambda_qfm": "qfm.lambda_qfm",
          "tau": "qfm.tau", "lambda_kd": "distill.lambda_kd"}  # study.tune key → dotted key
 UPPER = {"qfm.tau": 1.0}  # τ is a gap of normalised labels: 1 admits every partner
@@ -141,8 +140,13 @@ def _grid_step(grid: list[float], up: bool, key: str) -> float | None:
     return lo * lo / nxt if lo > 0 and nxt > lo else None  # 0 (the off switch) is a bound
 
 
-def tune(params_path: str | Path, out: str | Path, progress: bool = True) -> dict:
+def tune(params_path: str | Path, out: str | Path, progress: bool = True,
+         study: dict | None = None, source=None) -> dict:
     """Tune every ``auto`` knob on validation (see the module docstring for the order).
+
+    Args:
+        study: a study section to use instead of params.yaml's ``study`` (a real data set's).
+        source: a real data set (:class:`qfm.study.real.RealSource`) instead of the world.
 
     Returns:
         ``{"chosen": {variant: {dotted key: value}}, "knobs": [...], "trials": [...],
@@ -152,16 +156,18 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True) -> dic
         one record per tuned (or fixed) knob and target.
     """
     raw = read_params(params_path)
-    st, base = study_params(raw), load_params(params_path)
+    st = study_params(raw if study is None else {"study": study})
+    base = load_params(params_path)
     tn = st["tune"]
     seeds = list(tn["seeds"])
     smoke, auto = base.shared.smoke, set(auto_keys(raw))
     table = raw.get("variants") or {}
-    world = paths.world_dir()
+    world = paths.world_dir() if source is None else source
     tables, split_rec = {}, {}
     for s in seeds:
         tables[s], split_rec = tuning_split(world, reported_seeds(st, smoke), s,
-                                            base.world.split[0])
+                                            base.world.split[0]) if source is None else \
+            source.tuning_split(reported_seeds(st, smoke), s)
     arch = {v: json.dumps(split_variant(e)[0].get("model", {}), sort_keys=True)
             for v, e in table.items()}
     probe = {v: make_specs(raw, base, [v], [0], 0.0)[0] for v in table}
@@ -189,8 +195,8 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True) -> dic
             given = {(t, s, 0.0): r for s, r in zip(seeds, run(t, context(t)))}
         specs = make_specs(raw, base, [v], seeds, 0.0, per_variant={v: ctx},
                            split_tables=tables)
-        res = run_specs(specs, _features(st), str(world), st.get("workers", 2), progress,
-                        given=given)
+        res = run_specs(specs, _features(st), str(world) if source is None else source,
+                        st.get("workers", 2), progress, given=given)
         memo[key] = res if v in teachers else [summary_row(r) for r in res]
         return memo[key]
 
@@ -252,7 +258,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True) -> dic
 
 def run_group(params_path: str | Path, group: str, out: str | Path,
               tuned: str | Path | None = None, head_out: str | Path | None = None,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, study: dict | None = None, source=None) -> list[dict]:
     """Run one group (variants × seeds at its spurious strength) and write its rows.
 
     Args:
@@ -261,13 +267,16 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
         out: the JSON file of rows (one per run, no weights).
         tuned: ``tune.json``; each variant runs with its ``chosen`` values (variants' own
             keys win, e.g. the ρ = 0 control; knobs params.yaml fixes are never in it).
-        head_out: where to save the head of the best-validation ``full`` run (of the best
-            run when the group has no ``full``); group main's is the default model's head.
+        head_out: where to save a head of the variant with the best mean validation SRCC
+            over the seeds (its first seed's run: a seed is never chosen by comparing
+            validation numbers of different splits).
+        study, source: a real data set's study section and data (see :func:`tune`).
     Returns:
         The rows.
     """
     raw = read_params(params_path)
-    st, base = study_params(raw), load_params(params_path)
+    st = study_params(raw if study is None else {"study": study})
+    base = load_params(params_path)
     if group not in st["groups"]:
         raise ConfigError(f"study.groups.{group}: unknown group "
                           f"(known: {', '.join(st['groups'])})")
@@ -280,17 +289,26 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     seeds = seeds[:2] if base.shared.smoke else seeds
     specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]),
                        per_variant=extra)
-    results = run_specs(specs, _features(st, g), str(paths.world_dir()),
+    results = run_specs(specs, _features(st, g),
+                        str(paths.world_dir()) if source is None else source,
                         st.get("workers", 2), progress)
     rows = [dict(summary_row(r), group=group) for r in results]
     write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows,
                 "features": Path(_features(st, g)).stem}, out)
-    if head_out is not None:  # the default variant's best run (or the group's best run)
-        full = [r for r in results if r["variant"] == DEFAULT_VARIANT] or results
-        best = max(full, key=lambda r: r["val_srcc"])
-        spec = next(s for s in specs if s.variant == best["variant"] and s.seed == best["seed"])
+    if head_out is not None:  # by rule: the variant with the best mean validation SRCC
+        variant = best_variant(rows)
+        best = next(r for r in results if r["variant"] == variant and r["seed"] == seeds[0])
+        spec = next(s for s in specs if s.variant == variant and s.seed == seeds[0])
         save_tensors(best["state"], head_out,
-                     {"kind": "head", "config": to_dict(spec.cfg), "variant": best["variant"],
+                     {"kind": "head", "config": to_dict(spec.cfg), "variant": variant,
                       "seed": best["seed"], "val_srcc": best["val_srcc"],
-                      "chosen_on": "validation SRCC among the group's full runs"})
+                      "chosen_on": "the variant with the best mean validation SRCC over "
+                                   f"{len(seeds)} seeds; its seed-{seeds[0]} run"})
     return rows
+
+
+def best_variant(rows: list[dict]) -> str:
+    """The variant with the best mean validation SRCC over its seeds (ties: the first)."""
+    frame = pd.DataFrame(rows)
+    means = frame.groupby("variant", sort=False)["val_srcc"].mean()
+    return str(means.idxmax())

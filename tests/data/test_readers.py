@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,3 +230,26 @@ def test_unparseable_label_becomes_nan(kadid_root):
     df.to_csv(kadid_root / "dmos.csv", index=False)
     out = read_dataset("kadid10k", kadid_root)
     assert np.isnan(out["raw"].iloc[3]) and np.isfinite(out["raw"].drop(index=3)).all()
+
+
+def test_livec_reads_the_release_names_and_a_lossless_png_copy(livec_root):
+    # the release names BMPs; a copy may hold them as PNG (same pixels), and the other way round
+    (livec_root / "Images" / "10.bmp").rename(livec_root / "Images" / "10.png")
+    df = read_dataset("livec", livec_root)
+    assert "Images/10.png" in set(df["image"]) and "Images/11.bmp" in set(df["image"])
+    assert "Images/12.JPG" in set(df["image"]) and len(df) == 5
+    assert all((livec_root / p).is_file() for p in df["image"])
+
+
+SHARED_LIVEC = Path(__file__).resolve().parents[3] / "shared" / "data" / "livec"
+
+
+@pytest.mark.skipif(not (SHARED_LIVEC / "Data").is_dir(),
+                    reason="the CLIVE copy ../shared/data/livec is absent (never in the repo)")
+def test_the_shared_clive_copy_reads_with_its_png_names():
+    df = read_dataset("livec", SHARED_LIVEC)
+    assert len(df) == 930  # 930 of the release's 1162 test images are in the copy
+    assert df["raw"].between(0, 100).all() and df["mos"].between(0, 1).all()
+    exts = {p.rsplit(".", 1)[1] for p in df["image"]}
+    assert exts == {"png", "JPG"}
+    assert all((SHARED_LIVEC / p).is_file() for p in df["image"].iloc[::93])

@@ -140,15 +140,22 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
 
 
 def test_compare_pairs_by_seed():
-    rows = pd.DataFrame({"variant": ["baseline"] * 3 + ["v"] * 3, "seed": [0, 1, 2, 2, 1, 0],
-                         "test_srcc": [0.5, 0.6, 0.7, 0.75, 0.65, 0.55]})
+    base = [0.5, 0.6, 0.7, 0.55, 0.65, 0.62]
+    delta = [0.05, 0.04, 0.06, 0.05, 0.045, 0.055]
+    order = [5, 2, 0, 4, 1, 3]  # v's rows in another seed order: pairing is by seed
+    rows = pd.DataFrame({"variant": ["baseline"] * 6 + ["v"] * 6,
+                         "seed": list(range(6)) + order,
+                         "test_srcc": base + [base[s] + delta[s] for s in order]})
     d = paired(rows, "v")
-    assert d["delta"].tolist() == pytest.approx([0.05, 0.05, 0.05])
+    assert d["delta"].tolist() == pytest.approx(delta)
     table = compare(rows, ["baseline", "v"]).set_index("variant")
-    assert table.loc["v", "delta"] == pytest.approx(0.05)
-    assert table.loc["v", "verdict"] == "better" and table.loc["v", "wins"] == 3
+    assert table.loc["v", "delta"] == pytest.approx(np.mean(delta))
+    assert table.loc["v", "verdict"] == "better" and table.loc["v", "wins"] == 6
     assert table.loc["baseline", "verdict"] == "reference"
-    assert table.loc["v", "sd"] == pytest.approx(0.1)
+    assert table.loc["v", "sd"] == pytest.approx(np.std([b + x for b, x in zip(base, delta)],
+                                                        ddof=1))
+    three = rows[rows["seed"] < 3]  # an interval from three seeds is never a 95 % CI
+    assert compare(three, ["v"]).set_index("variant").loc["v", "verdict"] == "too few seeds"
 
 
 def test_spurious_changes_the_training_part_only(study_home, monkeypatch):

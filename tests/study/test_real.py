@@ -1,0 +1,149 @@
+"""The study on a real data set (CLIVE): tokens of each photo and its views, the protocol's
+splits, the tuner's leak-free split, a group of runs, the measured results' staleness check,
+and the stage without data. A synthetic CLIVE tree in the release's layout (BMP names, some
+stored as PNG) runs everywhere; the shared copy (``../shared/data/livec``) where present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+from scipy.io import savemat
+
+from qfm.config import RunConfig, to_dict
+from qfm.study import measured, real
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data" / "livec"
+
+
+def _cell(strings):
+    cell = np.empty((len(strings), 1), dtype=object)
+    for i, s in enumerate(strings):
+        cell[i, 0] = np.array([s])
+    return cell
+
+
+@pytest.fixture(scope="module")
+def clive_tree(tmp_path_factory) -> Path:
+    """30 photos (7 training images first, as the release), MOS rising with smoothness."""
+    root = tmp_path_factory.mktemp("livec")
+    names = [f"t{i}.bmp" for i in range(1, 8)] + [f"{100 + i}.bmp" if i % 3 else f"{100 + i}.JPG"
+                                                  for i in range(30)]
+    rng = np.random.default_rng(0)
+    mos = np.concatenate([np.full(7, 50.0), np.linspace(10, 90, 30)])
+    (root / "Data").mkdir()
+    savemat(root / "Data" / "AllImages_release.mat", {"AllImages_release": _cell(names)})
+    savemat(root / "Data" / "AllMOS_release.mat", {"AllMOS_release": mos.reshape(1, -1)})
+    for i, n in enumerate(names[7:]):
+        noise = rng.normal(0, 60 * (1 - i / 30), (40, 48, 3))
+        arr = np.clip(128 + noise, 0, 255).astype(np.uint8)
+        stored = n.replace(".bmp", ".png") if i % 2 else n  # a lossless copy's PNG
+        (root / "Images").mkdir(exist_ok=True)
+        Image.fromarray(arr).save(root / "Images" / stored,
+                                  format="JPEG" if n.endswith(".JPG") else None)
+    return root
+
+
+def tiny_model_cfg():
+    from qfm.config import override
+
+    return override(RunConfig(), {"model.backbone": "test_vit", "model.weights": "none",
+                                  "model.img_size": 32, "model.tokens": "multiscale",
+                                  "model.grid": 2, "model.dim": 16, "model.heads": 2,
+                                  "model.backbone_kwargs": {"patch_size": 8,
+                                                            "dynamic_img_size": True}}).model
+
+
+def test_recipe_gives_the_whole_photo_and_its_views(clive_tree):
+    recipe = real.TokenRecipe(resize=32, views=3, view_crop=24)
+    main, views = recipe.crops(clive_tree / "Images" / "101.png")
+    assert main.shape == (3, 32, 32) and views.shape == (3, 3, 24, 24)
+    assert 0.0 <= float(main.min()) and float(main.max()) <= 1.0
+    assert not np.allclose(views[0].numpy(), views[1].numpy())  # different places
+
+
+def test_source_splits_and_tuning_split_never_validate_on_a_test_image(clive_tree):
+    src = real.source("livec", clive_tree, n_splits=4)
+    assert len(src.table) == 30  # t1-t7 dropped; .bmp names found as .png
+    for sp in src.splits:
+        assert set(sp["split"]) == {"train", "val", "test"} and len(sp) == 30
+    rows, rec = src.tuning_split([0, 1, 2, 3], seed=100)
+    tested = set().union(*[set(s.loc[s["split"] == "test", "image"]) for s in src.splits])
+    val = set(rows.loc[rows["split"] == "val", "image"])
+    assert val and not val & tested and rec["val_images"] == len(val)
+    assert set(rows.loc[rows["split"] == "train", "image"]) <= tested
+
+
+def test_tokens_views_and_a_group_on_a_real_tree(clive_tree, tmp_path, monkeypatch):
+    from qfm.study import stages
+    from qfm.study.tokens import FeatureBank
+
+    monkeypatch.setenv("QFM_HOME", str(tmp_path))
+    src = real.source("livec", clive_tree, n_splits=5)
+    cfg = tiny_model_cfg()
+    feats = tmp_path / "data" / "features" / "livec.safetensors"
+    meta = real.extract(cfg, clive_tree, src.table, real.TokenRecipe(32, 2, 24), feats,
+                        progress=False)
+    bank = FeatureBank(feats)
+    assert meta["shape"][0] == 30 * 3 and meta["data"] == real.fingerprint(src.table)
+    data = src.load(bank, 0, smoke=False, views=True)
+    assert len(data["unlabelled"][0]) == 2 * len(data["train"][0])  # the views: no MOS
+    assert set(data) == {"train", "val", "test", "unlabelled"}
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["model"] = {**raw["model"], **to_dict(cfg)}
+    raw["train"].update(epochs=2, lr=1e-3, batch_size=8, patience=0)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    _, study = measured.clive_section(raw)
+    study["seeds"] = [0, 1, 2, 3, 4]
+    study["groups"]["livec"]["variants"] = ["baseline", "gate_qfm", "full"]
+    study["workers"] = 1
+    rows = stages.run_group(params, "livec", tmp_path / "livec.json", None, None, False,
+                            study=study, source=src)
+    frame = pd.DataFrame(rows)
+    assert len(frame) == 15 and set(frame["variant"]) == {"baseline", "gate_qfm", "full"}
+    assert (frame.loc[frame["variant"] == "full", "pseudo_images"] > 0).all()
+    assert frame["test_srcc"].notna().all()
+
+
+def test_status_is_stale_when_code_or_params_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("QFM_HOME", str(ROOT))
+    params = {"clive": {"resize": 500}}
+    prov = measured.provenance({"images": 3}, params, 1.0, command="qfm clive")
+    (tmp_path / "provenance.json").write_text(__import__("json").dumps(prov))
+    assert measured.status(tmp_path, params)["stale"] is False
+    assert measured.status(tmp_path, {"clive": {"resize": 384}})["stale"] is True
+    assert measured.status(tmp_path / "none", params)["present"] is False
+
+
+def test_the_stage_without_data_changes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QFM_HOME", str(tmp_path))  # no data/livec, no ../shared beside it
+    monkeypatch.delenv("QFM_DATA", raising=False)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["clive"]["root"] = str(tmp_path / "nowhere")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "measured"
+    out.mkdir()
+    (out / "livec.json").write_text('{"rows": []}')
+    res = measured.run_clive(params, out, progress=False)
+    assert res["status"] == "no data" and "no CLIVE copy found" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["livec.json"]
+
+
+@pytest.mark.skipif(not (SHARED / "Data").is_dir(),
+                    reason="the CLIVE copy ../shared/data/livec is absent (never in the repo)")
+def test_the_shared_copy_gives_tokens_for_a_few_photos(tmp_path):
+    src = real.source("livec", SHARED)
+    few = src.table.iloc[:3]
+    main, views = real.TokenRecipe(500, 1, 384).crops(SHARED / few["image"].iloc[0])
+    assert main.shape == (3, 500, 500) and views.shape == (1, 3, 384, 384)  # a whole photo
+    recipe = real.TokenRecipe(resize=256, views=1, view_crop=128)  # the tiny ViT: ×8 sides
+    meta = real.extract(tiny_model_cfg(), SHARED, few, recipe, tmp_path / "t.safetensors",
+                        progress=False)
+    assert meta["shape"][0] == 6 and meta["data"]["images"] == 3
