@@ -25,7 +25,8 @@ from qfm.files import code_version, read_json
 # the code a measured result depends on (relative to the repository root): what the stage's
 # command imports (tests/system/test_pipeline_deps.py checks the stage's deps cover it)
 CODE = ("qfm/__init__.py", "qfm/config.py", "qfm/files.py", "qfm/paths.py", "qfm/core",
-        "qfm/data", "qfm/study")
+        "qfm/data", "qfm/study/__init__.py", "qfm/study/measured.py", "qfm/study/real.py",
+        "qfm/study/runs.py", "qfm/study/stages.py", "qfm/study/tokens.py")
 
 
 def code_fingerprint(params: dict, root: str | Path | None = None) -> str:
@@ -256,3 +257,15 @@ def keep_notice(root: str | Path, out: str | Path) -> Path | None:
               "Challenge Database (no image of it is included). Its notice, in full:\n\n"
               + text[start:end if end > 0 else None].rstrip() + "\n")
     return atomic_write(Path(out) / "NOTICE.txt", lambda tmp: Path(tmp).write_text(notice))
+
+
+def seed_frame(out_dir: str | Path):
+    """One row per measured run: variant, seed, best epoch, validation and test SRCC."""
+    import pandas as pd
+
+    rows = pd.DataFrame(load_rows(out_dir))
+    cols = ["variant", "seed", "best_epoch", "epochs", "val_srcc", "test_srcc", "test_plcc"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    return rows[[c for c in cols if c in rows]].sort_values(["variant", "seed"]) \
+        .round(4).reset_index(drop=True)

@@ -147,3 +147,15 @@ def test_the_shared_copy_gives_tokens_for_a_few_photos(tmp_path):
     meta = real.extract(tiny_model_cfg(), SHARED, few, recipe, tmp_path / "t.safetensors",
                         progress=False)
     assert meta["shape"][0] == 6 and meta["data"]["images"] == 3
+
+
+def test_the_code_fingerprint_covers_everything_the_stage_runs():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "system"))
+    from test_architecture import MODULES, closure
+
+    files = {MODULES[m].relative_to(ROOT).as_posix()
+             for m in closure("qfm.study.measured") | {"qfm.study.measured"}}
+    covered = lambda f: any(f == c or f.startswith(c + "/") for c in measured.CODE)  # noqa
+    assert not [f for f in files if not covered(f)]
