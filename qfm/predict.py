@@ -20,7 +20,6 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.data.transforms import ensure_min_size, eval_boxes, load_rgb
+from qfm.data.transforms import Resize, decode, ensure_min_size, eval_boxes, short_side
 
 COLUMNS = ["path", "score", "score_normalised", "error"]
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .webp, ...
@@ -38,7 +37,6 @@ IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .
 # image but does not parse is corrupt, not "not an image"
 _MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
 
-Resize = Callable[[int, int], tuple[int, int]]  # (w, h) → (w, h) after preprocessing
 
 
 def find_images(inputs: list[str]) -> list[str]:
@@ -109,20 +107,6 @@ def why(err: BaseException, path: str) -> str:
     return f"corrupt image ({type(err).__name__}: {msg})"
 
 
-def decode(path: str, resize: Resize | None = None) -> Image.Image:
-    """Decode one image to RGB, resized by ``resize`` (JPEG: reduced by the decoder first,
-    keeping at least twice the target size so the final bicubic step does the filtering)."""
-    if resize is None:
-        return load_rgb(path)
-    with Image.open(path) as im:  # header only: the stored size
-        w, h = im.size
-    tw, th = resize(w, h)
-    side = 2 * max(tw, th)
-    im = load_rgb(path, draft=(side, side))
-    tw, th = resize(*im.size)  # EXIF rotation may have swapped the sides
-    return im if im.size == (tw, th) else im.resize((tw, th), Image.Resampling.BICUBIC)
-
-
 def crops(im: Image.Image, size: int, n: int) -> torch.Tensor:
     """The ``n`` deterministic test crops of :class:`~qfm.data.transforms.TestTransform`,
     cut before the tensor conversion (a 6000×4000 photo never becomes a float tensor).
@@ -132,10 +116,11 @@ def crops(im: Image.Image, size: int, n: int) -> torch.Tensor:
     """
     im = ensure_min_size(im, size)
     w, h = im.size
-    arr = np.stack([np.asarray(im.crop((x, y, x + size, y + size)), dtype=np.uint8)
+    pixels = np.asarray(im, dtype=np.uint8)  # (H, W, 3): the one copy out of PIL
+    arr = np.stack([pixels[y:y + size, x:x + size]
                     for x, y in eval_boxes(w, h, size, n)])  # (n, S, S, 3)
-    # the operations of to_tensor, once for all crops (bit-identical)
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
+    # the operations of to_tensor, once for all crops (bit-identical), the division in place
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 class ImageFiles(Dataset):
@@ -205,8 +190,10 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     cfg = meta["config"]
     n = crops_per_image or int(cfg.get("train", {}).get("test_crops", 1))
     scale = meta.get("label_scale") or {"offset": 0.0, "scale": 1.0}
-    ds = ImageFiles(files, int(cfg["model"]["img_size"]), n,
-                    preprocessing_resize(meta.get("dataset")))
+    pre = meta.get("preprocess") or {}
+    resize = short_side(int(pre["short_side"])) if pre.get("short_side") else \
+        preprocessing_resize(meta.get("dataset"))
+    ds = ImageFiles(files, int(cfg["model"]["img_size"]), n, resize)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count() or 1
     if workers is None:  # a GPU needs many decoders; on CPU decoders share the model's cores

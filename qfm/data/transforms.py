@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+Resize = Callable[[int, int], tuple[int, int]]  # (w, h) → (w, h) after preprocessing
 
 
 def load_rgb(path, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -105,3 +109,26 @@ class TestTransform:
         t = to_tensor(im)
         return torch.stack([t[:, y:y + self.size, x:x + self.size]
                             for x, y in eval_boxes(w, h, self.size, self.n)])
+
+
+def short_side(side: int) -> Resize:
+    """The resize of a checkpoint trained on photos of one size (CLIVE: 500 px): the short
+    side to ``side`` px, the aspect kept (what :class:`qfm.study.real.TokenRecipe` does)."""
+    def resize(w: int, h: int) -> tuple[int, int]:
+        s = side / min(w, h)
+        return max(side, round(w * s)), max(side, round(h * s))
+    return resize
+
+
+def decode(path: str, resize: Resize | None = None) -> Image.Image:
+    """Decode one image to RGB, resized by ``resize`` (JPEG: reduced by the decoder first,
+    keeping at least twice the target size so the final bicubic step does the filtering)."""
+    if resize is None:
+        return load_rgb(path)
+    with Image.open(path) as im:  # header only: the stored size
+        w, h = im.size
+    tw, th = resize(w, h)
+    side = 2 * max(tw, th)
+    im = load_rgb(path, draft=(side, side))
+    tw, th = resize(*im.size)  # EXIF rotation may have swapped the sides
+    return im if im.size == (tw, th) else im.resize((tw, th), Image.Resampling.BICUBIC)

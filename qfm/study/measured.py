@@ -199,6 +199,8 @@ def refit_default(params_path, study: dict, src, rows: list[dict], tuned: dict,
         per[teacher]["train.epochs"] = per[teacher]["train.eval_every"] = \
             int(np.median(t["best_epoch"])) + 1 if len(t) else epochs
     specs = make_specs(raw, base, names, [0], 0.0, per_variant=per, split_tables={0: split})
+    for spec in specs:  # a steps-matched control trains its chosen epochs like any other
+        spec.match_steps = False
     res = run_specs(specs, str(paths.features_dir() / f"{study['features']}.safetensors"), src,
                     1, progress)[-1]
     meta = {"kind": "head", "config": to_dict(specs[-1].cfg), "variant": variant,

@@ -30,7 +30,7 @@ from qfm.config import ModelConfig, to_dict
 from qfm.core.checkpoint import save_tensors
 from qfm.data.protocol_splits import make_splits
 from qfm.data.readers import read_dataset
-from qfm.data.transforms import eval_boxes, load_rgb, to_tensor
+from qfm.data.transforms import decode, eval_boxes, short_side, to_tensor
 from qfm.files import sha256
 from qfm.study.tokens import FeatureBank, build_backbone
 
@@ -48,14 +48,9 @@ class TokenRecipe:
     view_crop: int = 384
 
     def image(self, path: str | Path) -> Image.Image:
-        """The decoded image, short side resized to ``resize`` (bicubic; JPEG drafted)."""
-        im = load_rgb(path, draft=(self.resize, self.resize))
-        w, h = im.size
-        if min(w, h) != self.resize:
-            s = self.resize / min(w, h)
-            im = im.resize((max(self.resize, round(w * s)), max(self.resize, round(h * s))),
-                           Image.Resampling.BICUBIC)
-        return im
+        """The decoded image, short side resized to ``resize`` (bicubic; JPEG drafted first):
+        exactly what ``qfm predict`` does with a checkpoint trained on these tokens."""
+        return decode(str(path), short_side(self.resize))
 
     def crops(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
         """(the image's centre crop (3, R, R), its views (V, 3, v, v)), RGB in [0, 1]."""
