@@ -96,12 +96,13 @@ def test_the_cycle_check_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_predict_reaches_no_training_study_or_report():
-    reach = closure("qfm.predict")
+@pytest.mark.parametrize("entry", ["qfm.predict", "qfm.scorer"])
+def test_predict_reaches_no_training_study_or_report(entry):
+    reach = closure(entry)
     bad = sorted(m for m in reach if m.startswith(("qfm.core.engine", "qfm.study", "qfm.runs",
                                                     "qfm.report", "qfm.core.matching",
                                                     "qfm.core.distill", "qfm.cli")))
-    assert not bad, f"qfm.predict imports {bad}"
+    assert not bad, f"{entry} imports {bad}"
 
 
 def test_predict_at_run_time_imports_no_training_code(tmp_path):
