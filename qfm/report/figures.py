@@ -68,7 +68,7 @@ def deltas_figure(paired: pd.DataFrame, cmp: pd.DataFrame, path: str | Path,
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncol=2,
               handles=[*ax.get_legend_handles_labels()[0],
                        plt.Line2D([], [], color="k", marker="D", lw=3,
-                                  label="mean and 95 % bootstrap CI")])
+                                  label="mean and 95 % t-CI")])
     fig.subplots_adjust(right=0.8)
     return _save(fig, path)
 

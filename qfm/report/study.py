@@ -121,7 +121,7 @@ def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
     df = pd.DataFrame({
         "spurious strength": [f"{s:g}" for s in sweep["spurious"]],
         "baseline test SRCC [95 % t-CI]": [
-            f"{base.at[s, 'mean']:.3f} [{base.at[s, 'ci_lo']:.3f}, {base.at[s, 'ci_hi']:.3f}]"
+            ci_text(base.at[s, 'mean'], base.at[s, 'ci_lo'], base.at[s, 'ci_hi'], ".3f")
             for s in sweep["spurious"]],
         "variant": sweep["variant"],
         "Δ test SRCC vs baseline [95 % t-CI]": sweep["delta_ci"],
@@ -244,7 +244,7 @@ def ladder_table(frame: pd.DataFrame) -> Table:
     prev = [MISSING] + list(frame["variant"].iloc[:-1])
     df = pd.DataFrame({
         "variant": frame["variant"],
-        "test SRCC, mean [95 % t-CI]": [f"{r.mean:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]"
+        "test SRCC, mean [95 % t-CI]": [ci_text(r.mean, r.ci_lo, r.ci_hi, ".3f")
                                       for r in frame.itertuples()],
         "compared with": prev,
         "paired Δ [95 % t-CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
