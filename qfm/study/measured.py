@@ -135,6 +135,7 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     out = Path(out_dir) if out_dir else paths.measured_dir("livec")
     root = paths.find_dataset("livec", cl["root"])
     if root is None:
+        out.mkdir(parents=True, exist_ok=True)  # the stage's output, empty until measured
         st = status(out, shaping_params(raw))
         msg = (f"clive: no CLIVE copy found (clive.root: {cl['root']}; QFM_DATA, data/livec, "
                f"../shared/data/livec): {out} unchanged — {st['why']}")

@@ -129,8 +129,10 @@ def entry_points(cmd: str, root: Path = ROOT) -> tuple[set[str], set[str]]:
     """(qfm modules imported by the code ``cmd`` runs, files it runs that must be deps)."""
     names: set[str] = set()
     files: set[str] = set()
+    outputs = set(re.findall(r"papermill\s+\S+\.ipynb\s+(\S+\.ipynb)", cmd))
     for nb in re.findall(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.ipynb)", cmd):
-        if (root / nb).is_file():  # an input notebook (the executed copy does not exist yet)
+        if nb not in outputs and (root / nb).is_file():  # an input notebook (papermill's
+            # executed copy is an output, even where a committed one exists)
             files.add(nb)
             names |= imported_names(notebook_source(root / nb))
     for snippet in re.findall(r"python3?\s+-c\s+\"((?:[^\"\\]|\\.)*)\"", cmd) + \
