@@ -272,3 +272,15 @@ def _rate(r: dict, value, spec: str) -> str:
     if value is not None and is_loaded(r):
         return "withheld (loaded machine)"  # the page says once why, and the load
     return _fmt(value, spec)
+
+
+def stage_note(stages: pd.DataFrame, dvc_file: str | Path = "dvc.yaml") -> str:
+    """Whether every measured stage is a stage of the current pipeline (``dvc.yaml``)."""
+    import yaml
+
+    current = set(yaml.safe_load(Path(dvc_file).read_text())["stages"])
+    gone = sorted({s.split("@")[0] for s in stages["stage"]} - current) if len(stages) else []
+    if not gone:
+        return "Every stage measured is a stage of the current pipeline."
+    return (f"These times were measured before the stages {', '.join(gone)} left the "
+            f"pipeline: rerun benchmarks/pipeline_stages.py for the current one.")

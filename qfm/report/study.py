@@ -265,3 +265,11 @@ def seed_table(rows, metrics=("val_srcc", "test_srcc")) -> Table:
 def rows_frame(rows) -> pd.DataFrame:
     """A group's rows (the list :func:`qfm.study.stages.run_group` returns) as a frame."""
     return pd.DataFrame(list(rows))
+
+
+def toy_frame(rows: pd.DataFrame, toy: pd.DataFrame) -> pd.DataFrame:
+    """The baseline on the ImageNet upstream beside the baseline on the toy upstream, on the
+    toy group's seeds only (variants ``ImageNet upstream`` and ``toy upstream``)."""
+    ups = pd.concat([rows[rows["variant"] == "baseline"].assign(variant="ImageNet upstream"),
+                     toy.assign(variant="toy upstream")], ignore_index=True)
+    return ups[ups["seed"].isin(set(toy["seed"]))]
