@@ -151,14 +151,25 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
         real.extract(base.model, root, src.table, recipe, feats, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     keep_notice(root, out)
-    tuned = stages.tune(params_path, out / "tune.json", progress, study=study, source=src)
-    rows = stages.run_group(params_path, "livec", out / "livec.json", out / "tune.json",
-                            None, progress, study=study, source=src)
+    code = code_fingerprint(shaping_params(raw))
+    reused = []  # a step whose file carries the current code fingerprint is not rerun
+    if _current(out / "tune.json", code):
+        tuned, reused = read_json(out / "tune.json"), reused + ["tune"]
+    else:
+        tuned = stages.tune(params_path, out / "tune.json", progress, study=study, source=src)
+        _stamp(out / "tune.json", code)
+    if _current(out / "livec.json", code):
+        rows, reused = read_json(out / "livec.json")["rows"], reused + ["livec"]
+    else:
+        rows = stages.run_group(params_path, "livec", out / "livec.json", out / "tune.json",
+                                None, progress, study=study, source=src)
+        _stamp(out / "livec.json", code)
     head = refit_default(params_path, study, src, rows, tuned, out / "default_head.safetensors",
                          progress)
     prov = provenance(real.fingerprint(src.table), shaping_params(raw),
                       time.perf_counter() - t0)
     prov["default_head"] = {k: head[k] for k in ("variant", "epochs", "images", "val_srcc")}
+    prov["reused_steps"] = reused
     from qfm.files import write_json
 
     write_json(prov, out / "provenance.json")
@@ -272,3 +283,15 @@ def seed_frame(out_dir: str | Path):
         return pd.DataFrame(columns=cols)
     return rows[[c for c in cols if c in rows]].sort_values(["variant", "seed"]) \
         .round(4).reset_index(drop=True)
+
+
+def _current(path: Path, code: str) -> bool:
+    """Whether a step's result file exists and was made by the current code and params."""
+    return path.is_file() and read_json(path).get("code_fingerprint") == code
+
+
+def _stamp(path: Path, code: str) -> None:
+    """Record in a step's result file the code fingerprint that made it."""
+    from qfm.files import write_json
+
+    write_json({**read_json(path), "code_fingerprint": code}, path)

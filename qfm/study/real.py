@@ -113,10 +113,10 @@ class RealSource:
         tuner's); ``unlabelled`` = the views of the training images (a distilled student's
         expanded set) when ``views``."""
         frame = self.splits[seed] if split_table is None else split_table
-        split = frame.set_index("image")["split"]
         out = {}
-        for part in [p for p in ("train", "val", "test") if p in set(split)]:
-            df = self.table[self.table["image"].map(split) == part].reset_index(drop=True)
+        for part in [p for p in ("train", "val", "test") if p in set(frame["split"])]:
+            names = set(frame.loc[frame["split"] == part, "image"])  # an image may be in two
+            df = self.table[self.table["image"].isin(names)].reset_index(drop=True)
             if smoke:
                 df = df.sample(min(64, len(df)), random_state=0).reset_index(drop=True)
             out[part] = (bank.tokens[bank.rows(df["image"])],
