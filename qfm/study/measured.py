@@ -61,9 +61,13 @@ def provenance(data: dict, params: dict, seconds: float, command: str | None = N
         command: the command that ran (default: this process's).
     """
     code = code_version()
+    if command is None:  # never a machine path: the notebook's kernel says its stage
+        prog = Path(sys.argv[0]).name
+        command = "dvc repro clive (papermill notebooks/clive.ipynb)" \
+            if prog.startswith("ipykernel") else " ".join(["qfm" if prog == "qfm" else prog,
+                                                           *sys.argv[1:]])
     return {"commit": code.get("git") or None, "dirty": bool(code.get("dirty")),
-            "command": command or " ".join(["qfm" if Path(sys.argv[0]).name == "qfm"
-                                            else Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": command,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "seconds": round(seconds, 1), "data": data,
             "params": params, "code_fingerprint": code_fingerprint(params)}
