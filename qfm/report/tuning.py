@@ -90,3 +90,17 @@ def chosen_text(tune: dict) -> str:
             fixed.append(f"{sym} = {k['value']:g}")
     text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
     return text + (f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else "")
+
+
+def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:
+    """What tuning did to QFM's own term: switched off (λ_qfm = 0 chosen on validation, so
+    ``gate_qfm`` and its controls train exactly as ``gate``) or kept on, with its value."""
+    if not tune:
+        return "not measured yet"
+    lam = (tune.get("chosen", {}).get(variant) or {}).get("qfm.lambda_qfm")
+    if lam is None:
+        return "λ_qfm was fixed by params.yaml, not tuned"
+    if float(lam) == 0.0:
+        return ("validation switched QFM's term off (λ_qfm = 0 chosen), so gate_qfm and its "
+                "controls train exactly as gate does: their Δ over gate is 0 by construction")
+    return f"validation kept QFM's term on (λ_qfm = {float(lam):g} chosen)"
