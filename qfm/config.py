@@ -105,7 +105,7 @@ class DistillConfig:
 
     enabled: bool = False  # train a teacher, pseudo-label an expanded set, train a student
     lambda_kd: float = 0.5  # weight of the distillation term
-    views: int = 2  # extra views of each training image
+    views: int = 2  # extra views of each training image (-1 = auto: 2 with nothing unlabelled)
     # unlabelled images: "" none | "world" the embedded default's | "auto" the default's when
     # training on it, none on a real data set | a folder of images
     unlabelled: str = ""

@@ -75,10 +75,22 @@ def unlabelled_source(cfg: RunConfig) -> str:
     return u
 
 
+AUTO_VIEWS = 2  # distill.views: -1 (auto) → this many views where there is nothing unlabelled
+
+
+def views_of(cfg: RunConfig) -> int:
+    """The views per training image: ``distill.views``, or for ``-1`` (auto) :data:`AUTO_VIEWS`
+    when the run has no unlabelled images (a real data set) and none when it has some."""
+    v = cfg.distill.views
+    if v >= 0:
+        return v
+    return 0 if unlabelled_source(cfg) else AUTO_VIEWS
+
+
 def expanded_recipe(cfg: RunConfig) -> dict:
     """Everything the expanded set and its pseudo-labels depend on, besides the teacher."""
     t, s = cfg.train, cfg.shared
-    return {"views": cfg.distill.views, "unlabelled": unlabelled_source(cfg), "seed": s.seed,
+    return {"views": views_of(cfg), "unlabelled": unlabelled_source(cfg), "seed": s.seed,
             "dataset": t.dataset, "split": t.split,
             "max_images": t.max_images or (48 if s.smoke else 0),
             "img_size": cfg.model.img_size, "test_crops": t.test_crops}
@@ -91,11 +103,11 @@ def expanded_table(cfg: RunConfig, train: pd.DataFrame, root: Path, out: Path) -
         Columns ``image`` (relative to ``out``), ``content``, ``kind`` (view|unlabelled),
         ``origin`` (source image).
     """
-    d, size = cfg.distill, cfg.model.img_size
+    size = cfg.model.img_size
     rows = []
     for i, r in enumerate(train.itertuples(index=False)):
         im = load_rgb(root / r.image)
-        for v in range(d.views):
+        for v in range(views_of(cfg)):
             rng = np.random.default_rng([cfg.shared.seed, i, v])
             rel = f"views/{i:06d}_v{v}.png"
             (out / rel).parent.mkdir(parents=True, exist_ok=True)

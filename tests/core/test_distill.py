@@ -206,3 +206,13 @@ def test_an_empty_expanded_set_is_a_one_line_error(tiny_home, make_cfg, tmp_path
                                                     "unlabelled": ""})
     with pytest.raises(ValueError, match="the expanded set is empty"):
         run_distill(cfg, tmp_path / "student", progress=False)
+
+
+def test_auto_views_make_a_real_data_set_s_expanded_set(make_cfg):
+    from qfm.runs.distill import AUTO_VIEWS, views_of
+
+    real = make_cfg(train={"dataset": "livec"}, distill={"enabled": True, "views": -1,
+                                                         "unlabelled": "auto"})
+    assert views_of(real) == AUTO_VIEWS  # CLIVE: nothing unlabelled, so views
+    assert views_of(make_cfg(distill={"views": -1, "unlabelled": "auto"})) == 0  # the world's
+    assert views_of(make_cfg(distill={"views": 3})) == 3
