@@ -130,8 +130,9 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     import time
 
     from qfm.config import load_params, read_params, to_dict
+    from qfm.core.checkpoint import sidecar
+    from qfm.files import write_json
     from qfm.study import real, stages
-    from qfm.study.tokens import FeatureBank
 
     t0 = time.perf_counter()
     raw = read_params(params_path)
@@ -149,9 +150,10 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     src = real.source("livec", root, int(cl["splits"]))
     recipe = real.TokenRecipe(int(cl["resize"]), int(cl["views"]), int(cl["view_crop"]))
     feats = paths.features_dir() / "livec.safetensors"
-    want = {"model": to_dict(base.model), "recipe": vars(recipe),
-            "data": real.fingerprint(src.table)}
-    if not feats.is_file() or any(FeatureBank(feats).meta.get(k) != v for k, v in want.items()):
+    data = real.fingerprint(src.table)
+    want = {"model": to_dict(base.model), "recipe": vars(recipe), "data": data}
+    cached = read_json(sidecar(feats)) if sidecar(feats).is_file() else {}  # no tokens read
+    if not feats.is_file() or any(cached.get(k) != v for k, v in want.items()):
         real.extract(base.model, root, src.table, recipe, feats, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     keep_notice(root, out)
@@ -170,12 +172,9 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
         _stamp(out / "livec.json", code)
     head = refit_default(params_path, study, src, rows, tuned, out / "default_head.safetensors",
                          progress)
-    prov = provenance(real.fingerprint(src.table), shaping_params(raw),
-                      time.perf_counter() - t0)
+    prov = provenance(data, shaping_params(raw), time.perf_counter() - t0)
     prov["default_head"] = {k: head[k] for k in ("variant", "epochs", "images", "val_srcc")}
     prov["reused_steps"] = reused
-    from qfm.files import write_json
-
     write_json(prov, out / "provenance.json")
     return {"status": "measured", "provenance": prov}
 

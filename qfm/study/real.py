@@ -31,7 +31,6 @@ from qfm.core.checkpoint import save_tensors
 from qfm.data.protocol_splits import make_splits
 from qfm.data.readers import read_dataset
 from qfm.data.transforms import decode, eval_boxes, short_side, to_tensor
-from qfm.files import sha256
 from qfm.study.tokens import FeatureBank, build_backbone
 
 VIEW = "#view"  # a view's row name in the cache: "<image>#view<k>"
@@ -160,8 +159,3 @@ def source(name: str, root: str | Path, n_splits: int = 10, seed: int = 0) -> Re
     made = make_splits(name, table, n=n_splits, seed=seed)
     splits = [made[str(k)] for k in range(n_splits)]
     return RealSource(name, table, splits)
-
-
-def weights_fingerprint(path: str | Path) -> str | None:
-    """sha256 of the upstream weights file (None when absent)."""
-    return sha256(path) if Path(path).is_file() else None
