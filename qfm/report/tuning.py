@@ -14,10 +14,7 @@ import numpy as np
 import pandas as pd
 
 from qfm.report.tables import Table, html_table
-
-# tuned key (params.yaml, dotted) → its symbol on the pages
-SYMBOLS = {"train.lr": "learning rate", "qfm.rho": "ρ", "qfm.lambda_qfm": "λ_qfm",
-           "qfm.tau": "τ", "distill.lambda_kd": "λ_kd"}
+from qfm.study.show import SYMBOLS, chosen_text  # noqa: F401  (the book reads both here)
 
 
 def tuning_frame(tune: dict, defaults: dict | None = None) -> pd.DataFrame:
@@ -76,20 +73,6 @@ def edge_text(frame: pd.DataFrame) -> str:
         return "Every chosen value lies inside the range tried."
     return (f"Chosen at the edge of the range tried: {', '.join(edges)} — the best value "
             f"may lie beyond it.")
-
-
-def chosen_text(tune: dict) -> str:
-    """``learning rate = 0.002 (baseline), 0.004 (gate), ρ = 0.2 (gate_qfm), ...; fixed by
-    params.yaml: τ = 0.05`` (in the order tuned)."""
-    parts, fixed = {}, []
-    for k in tune.get("knobs", []):
-        sym = SYMBOLS.get(k["knob"], k["knob"])
-        if k.get("status") == "tuned":
-            parts.setdefault(sym, []).append(f"{k['value']:g} ({k['on']})")
-        else:
-            fixed.append(f"{sym} = {k['value']:g}")
-    text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
-    return text + (f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else "")
 
 
 def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:

@@ -276,18 +276,6 @@ def keep_notice(root: str | Path, out: str | Path) -> Path | None:
     return atomic_write(Path(out) / "NOTICE.txt", lambda tmp: Path(tmp).write_text(notice))
 
 
-def seed_frame(out_dir: str | Path):
-    """One row per measured run: variant, seed, best epoch, validation and test SRCC."""
-    import pandas as pd
-
-    rows = pd.DataFrame(load_rows(out_dir))
-    cols = ["variant", "seed", "best_epoch", "epochs", "val_srcc", "test_srcc", "test_plcc"]
-    if rows.empty:
-        return pd.DataFrame(columns=cols)
-    return rows[[c for c in cols if c in rows]].sort_values(["variant", "seed"]) \
-        .round(4).reset_index(drop=True)
-
-
 def _current(path: Path, code: str) -> bool:
     """Whether a step's result file exists and was made by the current code and params."""
     return path.is_file() and read_json(path).get("code_fingerprint") == code

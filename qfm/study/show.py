@@ -1,0 +1,49 @@
+"""What the study's own notebooks (tune, study@<group>, clive) display: plain tables of the
+rows they just wrote. The book's tables and figures live in qfm.report (stage figures); these
+stay here so that a change to the book's look never reruns a training stage."""
+
+from __future__ import annotations
+
+# tuned key (params.yaml, dotted) → its symbol on the pages
+SYMBOLS = {"train.lr": "learning rate", "qfm.rho": "ρ", "qfm.lambda_qfm": "λ_qfm",
+           "qfm.tau": "τ", "distill.lambda_kd": "λ_kd"}
+SEED_COLUMNS = ["variant", "seed", "best_epoch", "epochs", "val_srcc", "test_srcc", "test_plcc"]
+
+
+def seed_frame(rows):
+    """One row per run: variant, seed, best epoch, epochs run, validation and test SRCC."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return pd.DataFrame(columns=SEED_COLUMNS)
+    return frame[[c for c in SEED_COLUMNS if c in frame]].sort_values(["variant", "seed"]) \
+        .round(4).reset_index(drop=True)
+
+
+def trials_frame(tune: dict):
+    """Every tuning trial in the order tuned: knob, variant, value, validation SRCC, share of
+    its runs whose best epoch was the last, whether it was chosen (test is never read)."""
+    import pandas as pd
+
+    chosen = {(k["knob"], k["on"]): k["value"] for k in tune.get("knobs", [])
+              if k.get("status") == "tuned"}
+    return pd.DataFrame([{"knob": SYMBOLS.get(t["knob"], t["knob"]), "variant": t["variant"],
+                          "value": t[t["knob"]], "val_srcc": round(t["val_srcc"], 4),
+                          "best_is_last": t.get("best_is_last"),
+                          "chosen": t[t["knob"]] == chosen.get((t["knob"], t["variant"])),
+                          "reused": bool(t.get("reused"))} for t in tune["trials"]])
+
+
+def chosen_text(tune: dict) -> str:
+    """``learning rate = 0.002 (baseline), 0.004 (gate), ρ = 0.2 (gate_qfm), ...; fixed by
+    params.yaml: τ = 0.05`` (in the order tuned)."""
+    parts, fixed = {}, []
+    for k in tune.get("knobs", []):
+        sym = SYMBOLS.get(k["knob"], k["knob"])
+        if k.get("status") == "tuned":
+            parts.setdefault(sym, []).append(f"{k['value']:g} ({k['on']})")
+        else:
+            fixed.append(f"{sym} = {k['value']:g}")
+    text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
+    return text + (f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else "")
