@@ -1,7 +1,9 @@
 """The Jupyter Book, built by the smoke pipeline (``tests/test_pipeline.py``) from smoke outputs.
 
 Every image a page references exists, no page loads anything from the network (the book must
-read offline: no CDN scripts, styles, fonts or MathJax), every page of the table of contents is
+read offline: no CDN scripts, styles, fonts, images or frames; MathJax is the bundled copy in
+``book/_static/mathjax``), no page shows a placeholder (``...`` in a shell command, ``/path/to``,
+"withheld" in a paragraph), every page of the table of contents is
 built, the numbers in the prose are pasted (glue), and no page shows a notebook artefact: a
 warning or stderr box, a progress bar, an empty output box, a NaN/None cell, a machine path,
 or "not measured yet" as a raw code block. The fast tests check the figures stage's
@@ -11,6 +13,7 @@ dependencies and the artefact scanner itself.
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 import sys
 from pathlib import Path
@@ -37,6 +40,15 @@ MISSING_CELL = re.compile(r"<t[dh]\b[^>]*>\s*(?:nan|NaN|None|&lt;NA&gt;|NaT)?\s*
                           r'|class="pasted-text">\s*(?:nan|NaN|None)?\s*<')
 MISSING_WORD = re.compile(r"\b(?:nan|NaN)\b")  # never English; "None" is, so cells only
 NOT_MEASURED_BLOCK = re.compile(r"not measured", re.I)
+# a resource the browser fetches by itself (a link <a href> is the reader's choice: allowed)
+REMOTE_TAG = re.compile(r"<(?!a\b)(\w+)\b[^>]*?\b(?:src|href|srcset|data|poster)\s*=\s*"
+                        r"[\"']?(?:https?:)?//[^\s\"'>]*", re.I)
+REMOTE_CSS = re.compile(r"(?:url\(\s*[\"']?|@import\s+(?:url\(\s*)?[\"']?)(?:https?:)?//", re.I)
+INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+SHELL_BLOCK = re.compile(r'<div class="highlight-(?:bash|sh|shell|console|zsh)\b.*?</pre>',
+                         re.S | re.I)
+PARAGRAPH = re.compile(r"<p\b[^>]*>.*?</p>", re.S | re.I)
+MATHJAX = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]*mathjax[^\"]*)\"", re.I)
 
 
 def page_artefacts(text: str) -> list[str]:
@@ -56,6 +68,33 @@ def page_artefacts(text: str) -> list[str]:
     visible = html_lib.unescape(TAGS.sub(" ", body))
     found += [f"missing value shown: {visible[max(0, m.start() - 40):m.end() + 20]!r}"
               for m in [MISSING_WORD.search(visible)] if m]
+    return found
+
+
+def remote_loads(text: str) -> list[str]:
+    """What a page makes the browser fetch from the network by itself (empty = offline).
+
+    Scripts, style sheets, fonts, images, frames and media given by an http(s) or
+    protocol-relative URL, CSS ``url()``/``@import`` of one, and inline scripts that name one
+    (a loader that fetches it later, e.g. sphinx-thebe's ``THEBE_JS_URL``). Links ``<a href>``
+    are not loads.
+    """
+    found = [f"<{m.group(1)}>: {m.group(0)[:100]!r}" for m in REMOTE_TAG.finditer(text)]
+    found += [f"css: {m.group(0)!r}" for m in REMOTE_CSS.finditer(text)]
+    found += [f"inline script: {m.group(1).strip()[:100]!r}" for m in INLINE_SCRIPT.finditer(text)
+              if re.search(r"https?://", m.group(1))]
+    return found
+
+
+def placeholders(text: str) -> list[str]:
+    """Placeholders a reader cannot run or trust: ``...``/``…`` inside a shell command block,
+    ``/path/to`` anywhere, "withheld" in a prose paragraph (empty = none)."""
+    found = [f"shell block: {TAGS.sub('', b)[:80]!r}" for b in SHELL_BLOCK.findall(text)
+             if re.search(r"\.\.\.|…", html_lib.unescape(TAGS.sub("", b)))]
+    found += [f"/path/to: {text[max(0, m.start() - 40):m.end() + 30]!r}"
+              for m in re.finditer(r"/path/to\b", text)]
+    found += [f"withheld: {html_lib.unescape(TAGS.sub('', p))[:100]!r}"
+              for p in PARAGRAPH.findall(text) if re.search(r"\bwithheld\b", p, re.I)]
     return found
 
 
@@ -92,6 +131,57 @@ def test_the_artefact_scanner_catches_what_a_reader_should_not_see():
             '<div class="cell tag_remove-stderr docutils container">x</div>']
     for text in good:
         assert not page_artefacts(text), (text, page_artefacts(text))
+
+
+def test_the_offline_and_placeholder_scanners():
+    remote = ['<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js"></script>',
+              '<link rel="stylesheet" href="//fonts.googleapis.com/css?family=Lato">',
+              "<img src='http://example.org/x.png'>", '<iframe src="https://x.org/"></iframe>',
+              "<style>@font-face { src: url(https://x.org/f.woff2) }</style>",
+              '<script>const THEBE_JS_URL = "https://unpkg.com/thebe@0.8.2/lib/index.js"</script>']
+    for text in remote:
+        assert remote_loads(text), text
+    local = ['<a href="https://proceedings.mlr.press/v235/li24w.html">paper</a>',
+             '<script defer="defer" src="_static/mathjax/tex-svg.js?v=1"></script>',
+             '<link rel="stylesheet" href="_static/qfm.css" />', '<script>let x = 1;</script>',
+             '<img src="_images/a.png">']
+    for text in local:
+        assert not remote_loads(text), (text, remote_loads(text))
+    bad = ['<div class="highlight-bash notranslate"><pre>qfm train --set ...</pre></div>',
+           '<div class="highlight-shell"><pre><span>dvc exp run</span> <span>…</span></pre>',
+           "<td>/path/to/deit3_small.safetensors</td>",
+           "<p>the loader runs at <span>withheld (loaded machine)</span> images/s</p>"]
+    for text in bad:
+        assert placeholders(text), text
+    good = ['<div class="highlight-python"><pre>build_cache(..., fmt="jpg")</pre></div>',
+            "<p>Items are glued ... in prose.</p>", "<p>results/study/main.json</p>",
+            '<div class="highlight-bash"><pre>qfm train --set model.img_size=224</pre></div>']
+    for text in good:
+        assert not placeholders(text), (text, placeholders(text))
+
+
+def test_method_profile_table_matches_params_and_the_paper_profile():
+    """The Method page's readable profile table is typed; it must say what the code holds:
+    ``this pipeline`` = ``params.yaml`` as written, ``paper profile`` = ``PAPER_PROFILE``."""
+    from qfm.config import flatten, read_params
+    from qfm.paper import PAPER_PROFILE
+
+    def literal(v) -> str:
+        return json.dumps(v) if isinstance(v, (bool, dict)) else str(v)
+
+    page = (ROOT / "book" / "method.md").read_text()
+    section = page.split("## The paper profile beside this pipeline", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0].strip("`")] = cells[1:3]
+    assert set(rows) == set(PAPER_PROFILE)
+    mine = flatten(read_params(ROOT / "params.yaml"))
+    for key, (here, paper) in rows.items():
+        assert here.split("`")[1] == literal(mine[key]), (key, here, mine[key])
+        if key != "model.weights":  # the profile's is a file the reader supplies
+            assert paper == f"`{literal(PAPER_PROFILE[key])}`", (key, paper)
 
 
 def test_figures_stage_reads_the_default_head():
@@ -151,9 +241,49 @@ def test_every_referenced_image_exists_and_nothing_is_remote(html):
     assert result["images"] > 0
     assert result["missing"] == []
     assert result["remote"] == []
+    problems = {}
     for page in html.rglob("*.html"):
-        text = page.read_text(errors="replace").lower()
-        assert "mathjax" not in text and "fonts.googleapis" not in text, page.name
+        text = page.read_text(errors="replace")
+        found = remote_loads(text)
+        for src in MATHJAX.findall(text):  # the bundled copy, never a CDN's
+            path = (page.parent / src.split("?")[0]).resolve()
+            if not (src.split("?")[0].endswith("_static/mathjax/tex-svg.js") and path.is_file()):
+                found.append(f"mathjax: {src}")
+        if found:
+            problems[page.relative_to(html).as_posix()] = found
+    for css in html.rglob("*.css"):  # the theme's and ours: no remote fonts or imports
+        found = [m.group(0) for m in REMOTE_CSS.finditer(css.read_text(errors="replace"))]
+        if found:
+            problems[css.relative_to(html).as_posix()] = found
+    assert not problems, problems
+    assert "sphinx-thebe" not in (html / "intro.html").read_text()  # nothing to launch
+
+
+@pytest.mark.slow
+def test_equations_render_from_the_bundled_mathjax(html):
+    page = (html / "method.html").read_text()
+    assert MATHJAX.findall(page), "method.html loads no MathJax"
+    assert page.count('class="math') >= 8  # L_reg, gate, matching, ε, L_qfm, L, distillation
+    assert (html / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
+
+
+# Pages other changes are fixing (issue 23): their placeholders are known, not accepted.
+PLACEHOLDERS_BEING_FIXED = {
+    "protocol": "book/protocol.md: shell commands end in `--set ...` (being rewritten)",
+    "performance": "book/performance.md: glued rates read 'withheld (loaded machine)' in "
+                   "prose (being rewritten)",
+    "executed/figures": "qfm/paper.py PAPER_PROFILE model.weights is '/path/to/…' and the "
+                        "figures notebook shows profile_table",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [
+    pytest.param(f, marks=pytest.mark.xfail(reason=PLACEHOLDERS_BEING_FIXED[f]))
+    if f in PLACEHOLDERS_BEING_FIXED else f for f in toc_files()])
+def test_no_page_shows_a_placeholder(html, page):
+    found = placeholders((html / f"{page}.html").read_text(errors="replace"))
+    assert not found, found
 
 
 @pytest.mark.slow
