@@ -37,6 +37,11 @@ DEIQT_REPORTED = pd.DataFrame(
      ("SPAQ", 0.919, float("nan"), DEIQT_LISTING)],
     columns=["dataset", "deiqt_srcc", "deiqt_plcc", "deiqt_source"])
 OURS_NOT_RUN = "not run — needs the data and a GPU"
+PAPER_CITED = "PMLR v235 li24w, arXiv 2312.06158"  # PAPER_REPORTED's source
+# every source above that has a page, its link (the Paper protocol page links each number)
+SOURCE_LINKS = {"PMLR v235 li24w": "https://proceedings.mlr.press/v235/li24w.html",
+                "arXiv 2312.06158": "https://arxiv.org/abs/2312.06158",
+                "arXiv 2304.04952": "https://arxiv.org/abs/2304.04952"}
 
 # Published and previously measured numbers on LIVEC (LIVE In the Wild), set beside this
 # project's LIVEC study on its Results page: (scorer, SRCC, PLCC, setting, source). The
@@ -63,18 +68,18 @@ PUBLISHED_LIVEC = pd.DataFrame([
 
 
 def reported_table() -> pd.DataFrame:
-    """Paper vs DEIQT vs ours per data set (``ours``: :data:`OURS_NOT_RUN` until it runs)."""
-    out = PAPER_REPORTED.merge(DEIQT_REPORTED, on="dataset", how="left")
-    return out.assign(ours=OURS_NOT_RUN)
+    """Paper vs DEIQT per data set (ours beside them: :mod:`qfm.report.protocol_page`)."""
+    return PAPER_REPORTED.merge(DEIQT_REPORTED, on="dataset", how="left")
 
 
 # The paper profile (DEIQT's recipe, the book's Method page) — its one definition. `python -m
 # qfm.paper` prints it as `dvc exp run` flags (:func:`paper_flags`); `qfm train --set key=value`
-# takes the same keys. model.weights must point at local ImageNet DeiT-III weights.
+# takes the same keys. model.weights: local ImageNet weights of deit3_small_patch16_224 (a
+# safetensors state dict, e.g. timm's fb_in1k release), relative to the project's root.
 PAPER_PROFILE: dict[str, Any] = {
     "model.backbone": "deit3_small_patch16_224", "model.img_size": 224,
     "model.backbone_kwargs": {}, "model.dim": 0, "model.tokens": "last",
-    "model.heads": 6, "model.weights": "/path/to/deit3_small.safetensors",
+    "model.heads": 6, "model.weights": "models/deit3_small.safetensors",
     "train.epochs": 9, "train.warmup_epochs": 3.0, "train.step_epochs": 3, "train.gamma": 0.1,
     "train.lr": 0.0002, "train.batch_size": 16, "train.eval_every": 1, "train.amp": True,
     "train.workers": 8, "qfm.anchors": 0, "distill.views": 2}
@@ -97,13 +102,19 @@ def profile_table(cfg: RunConfig) -> pd.DataFrame:
                         columns=["key", "this pipeline", "paper profile"]).set_index("key")
 
 
-def paper_flags(prefix: str = "-S") -> str:
-    """The paper profile as command-line overrides: ``-S model.backbone=… -S …``."""
+def set_flags(over: dict[str, Any], prefix: str = "--set") -> list[str]:
+    """Dotted overrides as shell words: ``["--set model.img_size=224", ...]`` (a dict value
+    quoted for the shell: ``--set 'model.backbone_kwargs={}'``; booleans lower case)."""
     def flag(k, v):
-        if isinstance(v, dict):  # quoted for the shell: -S 'model.backbone_kwargs={}'
+        if isinstance(v, dict):
             return f"{prefix} '{k}={json.dumps(v)}'"
         return f"{prefix} {k}={str(v).lower() if isinstance(v, bool) else v}"
-    return " ".join(flag(k, v) for k, v in PAPER_PROFILE.items())
+    return [flag(k, v) for k, v in over.items()]
+
+
+def paper_flags(prefix: str = "-S") -> str:
+    """The paper profile as command-line overrides: ``-S model.backbone=… -S …``."""
+    return " ".join(set_flags(PAPER_PROFILE, prefix))
 
 
 if __name__ == "__main__":  # the flags, for `eval "dvc exp run ... $(python -m qfm.paper)"`

@@ -111,8 +111,7 @@ def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool 
         ``{"dataset", "status", "variants": {variant: protocol summary}}``, also written to
         ``out_dir/protocol.json``.
     """
-    from qfm.config import ConfigError, flatten, load_params, read_params, split_variant
-    from qfm.paper import PAPER_PROFILE
+    from qfm.config import ConfigError, load_params, read_params
 
     raw = read_params(params_path)
     pr = raw.get("protocol") or {}
@@ -125,21 +124,58 @@ def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool 
                   "reason": "protocol.dataset is none: needs a real data set and a GPU"}
         write_json(result, out_dir / "protocol.json")
         return result
-    if pr["profile"] not in ("paper", "params"):
-        raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
     base = load_params(params_path)
-    profile = {**PAPER_PROFILE, "model.weights": pr["weights"]} if pr["profile"] == "paper" \
-        else {}
+    weights = check_weights(pr)
     variants = raw.get("variants") or {}
     result = {"dataset": pr["dataset"], "status": "run", "profile": pr["profile"],
               "variants": {}}
-    for v in pr["variants"]:
-        if v not in variants:
-            raise ConfigError(f"protocol.variants: unknown variant {v!r}")
-        over, _ = split_variant(variants[v])
-        cfg = override(base, {**profile, **flatten(over)})
+    overs = {v: variant_overrides(variants, v, pr["profile"], weights)  # all checked first
+             for v in pr["variants"]}
+    for v, over in overs.items():
+        cfg = override(base, over)
         res = run_protocol(cfg, pr["dataset"], parse_splits(str(pr["splits"])),
                            out_dir / "runs" / v, progress)
         result["variants"][v] = res["summary"]
     write_json(result, out_dir / "protocol.json")
     return result
+
+
+def check_weights(pr: dict) -> str | None:
+    """``protocol.weights`` of the paper profile, checked before anything trains (None for the
+    ``params`` profile). A relative path is relative to the project's root (the command's
+    working folder); a queued experiment runs in a copy of the commit, so it is given an
+    absolute one.
+
+    Raises:
+        ConfigError: an unknown profile, or the paper profile's weights file is missing.
+    """
+    from qfm.config import ConfigError
+
+    if pr["profile"] not in ("paper", "params"):
+        raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
+    if pr["profile"] != "paper":
+        return None
+    path = Path(str(pr["weights"])).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"protocol.weights: {pr['weights']}: file not found (local ImageNet "
+                          "weights of deit3_small_patch16_224; book: Paper protocol)")
+    return str(pr["weights"])
+
+
+def variant_overrides(variants: dict, variant: str, profile: str = "paper",
+                      weights: str | None = None) -> dict:
+    """The dotted overrides one protocol variant trains with: the paper profile (with
+    ``weights``) under ``profile: paper``, then the variant's switches (params.yaml's
+    ``variants``). The protocol stage and the Paper protocol page's commands both use it.
+
+    Raises:
+        ConfigError: ``variant`` is not in ``variants``.
+    """
+    from qfm.config import ConfigError, flatten, split_variant
+    from qfm.paper import PAPER_PROFILE
+
+    if variant not in variants:
+        raise ConfigError(f"protocol.variants: unknown variant {variant!r}")
+    prof = {**PAPER_PROFILE, **({"model.weights": weights} if weights else {})} \
+        if profile == "paper" else {}
+    return {**prof, **flatten(split_variant(variants[variant])[0])}

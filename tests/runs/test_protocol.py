@@ -86,3 +86,46 @@ def test_protocol_stage_not_run_without_a_data_set_and_checks_its_keys(tmp_path)
     p.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="protocol.weights: missing"):
         protocol_stage(p, tmp_path / "out")
+
+
+def test_protocol_stage_checks_the_paper_weights_before_training_and_not_when_not_run(tmp_path):
+    import yaml
+
+    from qfm.config import ConfigError
+    from qfm.runs.protocol import protocol_stage
+
+    root = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    assert not Path(raw["protocol"]["weights"]).is_absolute()  # repo-relative, pasteable
+    raw["protocol"]["weights"] = str(tmp_path / "absent.safetensors")
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    assert protocol_stage(p, tmp_path / "out")["status"] == "not run"  # never looks for it
+    raw["protocol"]["dataset"] = "koniq10k"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="protocol.weights: .*absent.safetensors: file not found"):
+        protocol_stage(p, tmp_path / "out")
+    assert not (tmp_path / "out" / "runs").exists()  # nothing trained
+    raw["protocol"].update(profile="params", variants=["baseline", "nope"])
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="unknown variant 'nope'"):
+        protocol_stage(p, tmp_path / "out")
+    assert not (tmp_path / "out" / "runs").exists()  # every variant checked first
+
+
+def test_variant_overrides_are_the_profile_then_the_variant():
+    from qfm.config import ConfigError
+    from qfm.paper import PAPER_PROFILE
+    from qfm.runs.protocol import variant_overrides
+
+    variants = {"full": {"model": {"gate": True}, "qfm": {"enabled": True},
+                         "distill": {"enabled": True}, "teacher": "gate_qfm"}, "baseline": {}}
+    full = variant_overrides(variants, "full", "paper", "w.safetensors")
+    assert full["model.weights"] == "w.safetensors" and "teacher" not in full
+    assert full["model.backbone"] == PAPER_PROFILE["model.backbone"]
+    assert full["model.gate"] is True and full["distill.enabled"] is True
+    assert variant_overrides(variants, "baseline", "params") == {}
+    assert variant_overrides(variants, "baseline")["model.weights"] == \
+        PAPER_PROFILE["model.weights"]
+    with pytest.raises(ConfigError, match="unknown variant"):
+        variant_overrides(variants, "gate")
