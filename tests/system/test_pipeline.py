@@ -238,3 +238,35 @@ def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp
         assert changed == {"figures"}, changed
     finally:
         params.write_text(original)
+
+
+@pytest.mark.slow
+def test_quick_start_ablation_exp_run_sets_rho_everywhere(smoke_project, tmp_path):
+    """The Quick start's ablation, ``dvc exp run -S qfm.rho=0.1``, on a committed copy of the
+    smoke project: every QFM run of the main group trains at ρ = 0.1 (but ``rho0``, whose
+    variant sets ρ itself) and tune.json records ρ as fixed by params.yaml, not tuned."""
+    from qfm.config import split_variant
+
+    root = tmp_path / "exp"
+    shutil.copytree(smoke_project, root, symlinks=True)
+    assert yaml.safe_load((root / "params.yaml").read_text())["shared"]["smoke"] is True
+    env = {**smoke_env(root), "GIT_AUTHOR_NAME": "qfm test", "GIT_COMMITTER_NAME": "qfm test",
+           "GIT_AUTHOR_EMAIL": "test@example.org", "GIT_COMMITTER_EMAIL": "test@example.org"}
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "smoke project"]):
+        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
+    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), "exp", "run", "-S",
+                           "qfm.rho=0.1"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=3000)
+    assert proc.returncode == 0, f"dvc exp run:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    variants = params_raw()["variants"]
+    sets_rho = {v for v, e in variants.items()
+                if "rho" in (split_variant(e)[0].get("qfm") or {})}
+    rows = json.loads((root / "results" / "study" / "main.json").read_text())["rows"]
+    qfm_rows = [r for r in rows if r["rho"] is not None and r["variant"] not in sets_rho]
+    assert {r["variant"] for r in qfm_rows} >= {"gate_qfm", "full"}
+    assert all(r["rho"] == pytest.approx(0.1) for r in qfm_rows), \
+        sorted({(r["variant"], r["rho"]) for r in qfm_rows})
+    knobs = json.loads((root / "results" / "study" / "tune.json").read_text())["knobs"]
+    rho = [k for k in knobs if k["knob"] == "qfm.rho"]
+    assert rho and all(k["status"] == "fixed by params.yaml" and k["value"] == pytest.approx(0.1)
+                       for k in rho), rho
