@@ -21,6 +21,7 @@ from PIL import Image  # noqa: E402
 from qfm.files import read_json  # noqa: E402
 from qfm.data.splits import read_split  # noqa: E402
 from qfm.data.world import spurious_train  # noqa: E402
+from qfm.report.figures import DPI, MAX_WIDTH, MIN_FONT, styled  # noqa: E402  (text sizes)
 
 
 def _table(world: str | Path) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def _photo(content: pd.Series) -> pd.Series:
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -48,6 +49,7 @@ def split_parts(world: str | Path, split: int, spurious: float = 0.0) -> dict:
     return parts
 
 
+@styled
 def example_figure(world: str | Path, content: str, path: str | Path) -> Path:
     """One content: its pristine tile and every distortion at every level, each labelled
     with its pseudo-MOS (0–100, higher = better)."""
@@ -59,27 +61,29 @@ def example_figure(world: str | Path, content: str, path: str | Path) -> Path:
     kinds = list(dict.fromkeys(rows["distortion"]))
     levels = sorted(rows["level"].unique())
     fig, axes = plt.subplots(len(kinds), len(levels) + 1,
-                             figsize=(1.25 * (len(levels) + 1), 1.38 * len(kinds)),
+                             figsize=(min(MAX_WIDTH, 1.1 * (len(levels) + 1)),
+                                      1.3 * len(kinds)),
                              squeeze=False)
     ref = np.asarray(Image.open(root / "images" / f"{content}_ref.png"))
     for i, kind in enumerate(kinds):
         axes[i][0].imshow(ref)
-        axes[i][0].set_title("pristine" if i == 0 else "", fontsize=8)
-        axes[i][0].set_ylabel(kind.replace("_", " "), fontsize=8)
+        axes[i][0].set_title("pristine" if i == 0 else "", fontsize=MIN_FONT)
+        axes[i][0].set_ylabel(kind.replace("_", " "), fontsize=MIN_FONT)
         for j, lev in enumerate(levels, 1):
             r = rows[(rows["distortion"] == kind) & (rows["level"] == lev)].iloc[0]
             axes[i][j].imshow(np.asarray(Image.open(root / r["image"])))
-            axes[i][j].set_xlabel(f"{r['raw']:.1f}", fontsize=8)
+            axes[i][j].set_xlabel(f"{r['raw']:.1f}", fontsize=MIN_FONT, labelpad=2)
             if i == 0:
-                axes[i][j].set_title(f"level {lev}", fontsize=8)
+                axes[i][j].set_title(f"level {lev}", fontsize=MIN_FONT)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"content {content}: pseudo-MOS under each image", fontsize=9)
+    fig.suptitle(f"content {content}: pseudo-MOS under each image")
     fig.tight_layout()
     return _save(fig, path)
 
 
+@styled
 def spurious_figure(world: str | Path, split: int, strengths, path: str | Path) -> Path:
     """Mean pseudo-MOS per photo in the training part at each spurious strength (oranges,
     darker = stronger) and in validation + test (blue, never biased): as the strength rises a
@@ -94,7 +98,7 @@ def spurious_figure(world: str | Path, split: int, strengths, path: str | Path) 
               spurious_train(full_train, float(s), split),
               plt.cm.Oranges(0.45 + 0.5 * i / max(len(strengths) - 1, 1)))
              for i, s in enumerate(strengths)] + [("validation + test", held, "tab:blue")]
-    fig, ax = plt.subplots(figsize=(7.4, 3.6))
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH, 3.8))
     x = np.arange(len(photos))
     width = 0.8 / len(parts)
     for k, (name, part, colour) in enumerate(parts):
@@ -102,12 +106,10 @@ def spurious_figure(world: str | Path, split: int, strengths, path: str | Path) 
         m, sd = g.mean().reindex(photos), g.std().reindex(photos)
         ax.errorbar(x + (k - (len(parts) - 1) / 2) * width, m, yerr=sd, fmt="o", ms=4,
                     capsize=2, color=colour, label=name)
-    ax.set_xticks(x, [p.replace("_", " ") for p in photos], rotation=25, ha="right",
-                  fontsize=8)
+    ax.set_xticks(x, [p.replace("_", " ") for p in photos], rotation=25, ha="right")
     ax.set_ylabel("pseudo-MOS per photo\n(mean ± sd)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper center",
-              bbox_to_anchor=(0.5, 1.22))
+    ax.legend(frameon=False, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return _save(fig, path)
 
@@ -150,31 +152,35 @@ def matched_pairs(world: str | Path, features: str | Path, split: int, tau: floa
     return df.assign(batch=len(b), matched=len(df))
 
 
+@styled
 def pairs_figure(world: str | Path, pairs: pd.DataFrame, path: str | Path, n: int = 5
                  ) -> Path:
-    """Anchors (top) and the partners the matching picked (bottom): similar pseudo-MOS,
-    the most different upstream features of the batch. Shows ``n`` pairs of distinct
-    anchor photos where the batch allows."""
+    """One matched pair per row: the anchor, the partner the matching picked (similar
+    pseudo-MOS, the most different upstream features of the batch), and what they are.
+    Shows ``n`` pairs of distinct anchor photos where the batch allows."""
     root = Path(world)
     p = pairs.assign(photo=_photo(pairs["anchor_content"]))
     pick = p.drop_duplicates("photo").head(n)
     if len(pick) < n:
         pick = pd.concat([pick, p.drop(pick.index).head(n - len(pick))])
-    fig, axes = plt.subplots(2, len(pick), figsize=(1.9 * len(pick), 4.6), squeeze=False)
-
+    fig, axes = plt.subplots(len(pick), 3, figsize=(MAX_WIDTH, 1.35 * len(pick) + 0.3),
+                             squeeze=False, gridspec_kw={"width_ratios": [1, 1, 2.9]})
     for j, r in enumerate(pick.itertuples()):
+        lines = [f"cosine distance {r.distance:.2f}"]
         for i, side in enumerate(("anchor", "partner")):
-            ax = axes[i][j]
+            ax = axes[j][i]
             ax.imshow(np.asarray(Image.open(root / getattr(r, f"{side}_image"))))
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(f"{getattr(r, f'{side}_content')}\n"
-                          f"{getattr(r, f'{side}_distortion').replace('_', ' ')} "
-                          f"{getattr(r, f'{side}_level')}\n"
-                          f"pseudo-MOS {getattr(r, f'{side}_mos'):.1f}", fontsize=7)
-        axes[0][j].set_title(f"cosine distance {r.distance:.2f}", fontsize=7)
-    axes[0][0].set_ylabel("anchor", fontsize=9)
-    axes[1][0].set_ylabel("partner", fontsize=9)
+            if j == 0:
+                ax.set_title(side)
+            lines += [f"{side}: {getattr(r, f'{side}_content')}",
+                      f"      {getattr(r, f'{side}_distortion').replace('_', ' ')} "
+                      f"{getattr(r, f'{side}_level')}, "
+                      f"pseudo-MOS {getattr(r, f'{side}_mos'):.1f}"]
+        axes[j][2].axis("off")
+        axes[j][2].text(0.03, 0.5, "\n".join(lines), va="center", ha="left",
+                        transform=axes[j][2].transAxes, linespacing=1.3)
     fig.tight_layout()
     return _save(fig, path)
 
