@@ -1,5 +1,5 @@
-"""Figures of the study's book pages (headless: matplotlib's Agg backend). Each function draws one figure
-from frames that :mod:`qfm.report.study` builds and saves it as a PNG.
+"""Figures of the study's book pages (headless: matplotlib's Agg backend). Each function draws
+one figure from frames that :mod:`qfm.report.study` builds and saves it as a PNG.
 
 Comparisons are drawn as points with intervals — a line through two points would suggest a
 trend that two variants cannot show. Colours carry the verdict: green better, grey no
@@ -186,8 +186,9 @@ def ladder_figure(frame: pd.DataFrame, rows: pd.DataFrame, path: str | Path) -> 
     bx.set_xlim(-0.5, len(steps) - 0.5)
     bx.set_ylabel("paired Δ test SRCC (step)")
     shown = [v for v in VERDICT_COLOURS if v in set(steps["step_verdict"])]  # only those drawn
-    bx.legend(frameon=False, loc="upper right", handles=[plt.Line2D([], [], color=VERDICT_COLOURS[v], marker="D",
-                                                 markeredgecolor="k", label=v) for v in shown])
+    bx.legend(frameon=False, loc="upper right",
+              handles=[plt.Line2D([], [], color=VERDICT_COLOURS[v], marker="D",
+                                  markeredgecolor="k", label=v) for v in shown])
     bx.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
