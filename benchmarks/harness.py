@@ -13,6 +13,7 @@ Nothing here is measured on import; the benchmarks decide what to time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,7 +31,38 @@ from PIL import Image
 
 from qfm import paths
 from qfm.files import write_json
-from qfm.config import RunConfig
+from qfm.config import RunConfig, load_params, read_params
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the CPU default
+
+
+def cpu_default() -> RunConfig:
+    """The CPU default every benchmark that claims it times: ``params.yaml`` as it stands
+    (its ``model`` section: the Lite0 upstream with ImageNet weights, at the study's size).
+    The run sections are read strictly; pipeline sections are the stages' business."""
+    return load_params(PARAMS, sections=read_params(PARAMS))
+
+
+@contextlib.contextmanager
+def shipped_weights(cfg: RunConfig, folder: str | Path):
+    """``QFM_HOME`` = ``folder`` with the model's shipped ImageNet weights mapped into it
+    (``qfm weights NAME``), while the model is built; nothing when it has none."""
+    from qfm.core.weights import SOURCES, import_weights
+
+    if cfg.model.weights not in SOURCES:
+        yield
+        return
+    old = os.environ.get("QFM_HOME")
+    os.environ["QFM_HOME"] = str(folder)
+    try:
+        import_weights(cfg.model.weights, paths.imagenet_weights(cfg.model.weights))
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("QFM_HOME", None)
+        else:
+            os.environ["QFM_HOME"] = old
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -58,7 +90,8 @@ class Record:
     def __init__(self, name: str):
         self.name, self.t0 = name, time.perf_counter()
         self.machine: dict[str, Any] = {
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]).replace(
+                f"{PARAMS.parent}/", ""),  # no machine path: relative to the checkout
             "started": _now(), "cpu_cores": len(os.sched_getaffinity(0)),
             "cpu": platform.machine(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),

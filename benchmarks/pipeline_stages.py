@@ -11,8 +11,8 @@ Three sources, one output format (``stages``: name, seconds, status):
 * ``--log FILE``: parse such a log — lines ``<unix seconds> <text>`` (``--save-log``, or
   ``dvc repro 2>&1 | ts '%.s'``) or ``<ISO time> <text>``.
 * ``--notebooks DIR``: what the pipeline already wrote: papermill's duration of each executed
-  notebook under ``DIR`` (``book/executed``; :func:`qfm.report.performance.notebook_seconds`), named
-  by its stage (``train/<run>`` → ``train@<run>``). Covers the notebook stages only, without
+  notebook under ``DIR`` (``book/executed``), named by its stage (``train/<run>`` →
+  ``train@<run>``). Covers the notebook stages only, without
   kernel start-up.
 
 A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
@@ -31,6 +31,7 @@ benchmark (default ``benchmarks/results/pipeline_stages.json``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -38,13 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from harness import Record, add_out_argument
-from qfm.report.performance import notebook_seconds
 
 SMOKE = {("shared", "smoke"): True, ("world", "contents_per_photo"): 2}
 _RUNNING = re.compile(r"Running (?:callback )?stage '([^']+)'")
@@ -53,6 +53,7 @@ _CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 _FAILED = re.compile(r"failed to reproduce '([^']+)'")
 _LOCK = re.compile(r"Updating lock file")
 _BAR = re.compile(r"\d+%\|")  # tqdm progress lines: not kept
+_LOAD = re.compile(r"\bload ((?:\d+(?:\.\d+)?\s*){3})")  # "START load 3.75 3.88 3.98"
 _STAMP = re.compile(r"^(\d{9,}(?:\.\d*)?|\d{4}-\d\d-\d\d[T ][\d:.]+)\s?(.*)$")
 
 
@@ -62,7 +63,10 @@ def parse_log(lines: list[str]) -> dict:
     Args:
         lines: ``<timestamp> <text>`` lines (unix seconds or ISO time); others are ignored.
     Returns:
-        ``{"stages": [{"stage", "seconds", "status"}], "total_seconds"}`` in log order.
+        ``{"stages": [{"stage", "seconds", "status"}], "total_seconds", "run"}`` in log order;
+        ``run``: when the log starts and ends (ISO, UTC) and the first and last load averages
+        it records (``load a b c`` lines; :func:`run_repro` writes them), the machine's
+        state while the pipeline ran rather than when the log was parsed.
     """
     events = []
     for line in lines:
@@ -104,14 +108,30 @@ def parse_log(lines: list[str]) -> dict:
             else:
                 stages.append({"stage": m.group(1), "seconds": 0.0, "status": "failed"})
     close(events[-1][0])
-    return {"stages": stages, "total_seconds": round(events[-1][0] - events[0][0], 2)}
+    loads = [[float(x) for x in m.group(1).split()] for _, text in events
+             if (m := _LOAD.search(text))]
+    run = {"started": _iso(events[0][0]), "finished": _iso(events[-1][0]),
+           "load_average_start": loads[0] if loads else None,
+           "load_average_end": loads[-1] if loads else None}
+    return {"stages": stages, "total_seconds": round(events[-1][0] - events[0][0], 2),
+            "run": run}
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
 def from_notebooks(folder: str | Path) -> dict:
-    """Per-stage times from papermill's record in the executed notebooks under ``folder``."""
-    stages = [{"stage": r.notebook.replace("/", "@", 1),  # train/x → train@x
-               "seconds": round(r.seconds, 2), "status": "failed" if r.failed else "ran"}
-              for r in notebook_seconds(folder).itertuples()]
+    """Per-stage times from papermill's record in the executed notebooks under ``folder``
+    (unexecuted ones are left out; one that recorded an exception is "failed")."""
+    stages = []
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is not None:
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            stages.append({"stage": name.replace("/", "@", 1),  # train/x → train@x
+                           "seconds": round(float(meta["duration"]), 2),
+                           "status": "failed" if meta.get("exception") else "ran"})
     total = round(sum(s["seconds"] for s in stages), 2) if stages else None
     return {"stages": stages, "total_seconds": total}
 
@@ -148,7 +168,8 @@ def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
-    lines = [f"{time.time():.3f} + dvc repro {' '.join(dvc_args)}"]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"{time.time():.3f} + dvc repro {' '.join(dvc_args)} (load {load})"]
     proc = subprocess.Popen([dvc, "repro", *dvc_args], cwd=workdir, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
     for line in proc.stdout:
@@ -157,7 +178,8 @@ def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
         lines.append(f"{time.time():.3f} {line.rstrip()}")
         print(lines[-1], file=sys.stderr, flush=True)
     rc = proc.wait()
-    lines.append(f"{time.time():.3f} dvc repro exited {rc}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines.append(f"{time.time():.3f} dvc repro exited {rc} (load {load})")
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text("\n".join(lines) + "\n")

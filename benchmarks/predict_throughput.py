@@ -23,7 +23,6 @@ and the goal) and on the book's Performance page, not here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import tempfile
@@ -31,11 +30,11 @@ from pathlib import Path
 
 import torch
 
-from harness import Record, add_out_argument, predict_vs_backbone, synthetic_photos
-from qfm.config import RunConfig, load_params, override
+from harness import (Record, add_out_argument, cpu_default, predict_vs_backbone,
+                     shipped_weights, synthetic_photos)
+from qfm.config import RunConfig, override
 from qfm.paper import profile_section
 
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 PROFILES = {  # model overrides of the base config, photos to score (start-up costs small)
     "default": (None, 256),  # params.yaml's model and train sections as they stand
     "paper": ({**profile_section("model"), "weights": "none"}, 24),
@@ -47,30 +46,8 @@ def profile_config(name: str) -> RunConfig:
     """The configuration a profile is timed with."""
     overrides = PROFILES[name][0]
     if overrides is None:
-        return load_params(PARAMS)
+        return cpu_default()
     return override(RunConfig(), {f"model.{k}": v for k, v in overrides.items()})
-
-
-@contextlib.contextmanager
-def shipped_weights(cfg: RunConfig, folder: str):
-    """``QFM_HOME`` = ``folder`` with the model's shipped ImageNet weights mapped into it
-    (``qfm weights NAME``), while the model is built; nothing when it has none."""
-    from qfm import paths
-    from qfm.core.weights import SOURCES, import_weights
-
-    if cfg.model.weights not in SOURCES:
-        yield
-        return
-    old = os.environ.get("QFM_HOME")
-    os.environ["QFM_HOME"] = folder
-    try:
-        import_weights(cfg.model.weights, paths.imagenet_weights(cfg.model.weights))
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("QFM_HOME", None)
-        else:
-            os.environ["QFM_HOME"] = old
 
 
 def carried_over(out: str | None, names: list[str]) -> dict:

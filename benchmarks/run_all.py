@@ -6,7 +6,7 @@ machine/load record in every file) in the folder the book's Performance page rea
 (``params.yaml`` ``performance.bench_dir``); ``dvc repro`` notices new files and rebuilds the
 page. This script only chooses the benchmarks, their arguments and the thread count.
 
-    .venv/bin/python benchmarks/run_all.py                      # the four CPU benchmarks
+    .venv/bin/python benchmarks/run_all.py                      # the CPU benchmarks
     .venv/bin/python benchmarks/run_all.py --only gpu_check     # on a GPU machine
     .venv/bin/python benchmarks/run_all.py --pipeline full      # time the full pipeline
 
@@ -26,11 +26,12 @@ import sys
 from pathlib import Path
 
 from qfm import paths
-from qfm.report.performance import is_loaded, machine_load
 
 HERE = Path(__file__).resolve().parent
-CPU = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages")
+CPU = ("step_cost", "step_cost_cached", "predict_throughput", "loader_throughput",
+       "pipeline_stages")
 OTHER = ("gpu_check", "analyze_memory")  # run with --only
+SCRIPT = {"step_cost_cached": ("step_cost", ["--cached"])}  # a result of another script
 PIPELINE = {"smoke": ["--run", "--smoke", "--", "--keep-going"],
             "full": ["--run", "--", "--keep-going"],
             "notebooks": ["--notebooks", "book/executed"]}
@@ -41,8 +42,9 @@ def run_one(name: str, extra: list[str], threads: int, out_dir: Path) -> bool:
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out_dir / f"{name}.json"),
-           *extra]
+    script, fixed = SCRIPT.get(name, (name, []))
+    cmd = [sys.executable, str(HERE / f"{script}.py"), "--out", str(out_dir / f"{name}.json"),
+           *fixed, *extra]
     print(f"+ {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     code = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode
     if code != 0:

@@ -6,26 +6,35 @@ QFM, baseline, …) so machine load hits both alike; the reported ratio is the m
 per-pair ratios. The book's Method page sets the target: ≤ 1.5 (QFM adds head passes only,
 never a second backbone pass).
 
-    .venv/bin/python benchmarks/step_cost.py [--batch 32] [--repeats 20] [--set KEY=VALUE ...]
-        [--cached WIDTH] [--out FILE]
+    .venv/bin/python benchmarks/step_cost.py [--cached [WIDTH]] [--batch N] [--repeats 20]
+        [--set KEY=VALUE ...] [--out FILE]
 
-``--cached WIDTH``: the study's regime — a head-only model on cached tokens of that width
-(a ``model.grid``² grid + CLS), where the head is the whole step, so the ratio is larger than
-with a backbone in the step (it measures what the study pays, not the method's end-to-end cost).
+The model is the CPU default — ``params.yaml`` as it stands (:func:`harness.cpu_default`):
+the Lite0 upstream (``tf_efficientnet_lite0``) with its shipped ImageNet weights at the
+study's crop size, its token recipe and head; the batch is ``train.batch_size``. Two regimes,
+two result files:
 
-CPU, default backbone (qfm/config.py): about a minute.
+* default (``step_cost.json``): the image model, the backbone inside the step (what
+  ``qfm train`` on images pays; QFM's extra passes are a small part of it).
+* ``--cached [WIDTH]`` (``step_cost_cached.json``): the study's regime — head-only models on
+  the upstream's cached tokens (a ``model.grid``² grid + CLS, width = the upstream's token
+  width unless given), where the head is the whole step: the ratio the study pays.
+
+CPU, 2 cores, one thread: about two minutes (image model), seconds (cached).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import torch
 
-from harness import Record, add_out_argument, synchronize, train_step
-from qfm.config import RunConfig, override, parse_sets
+from harness import (Record, add_out_argument, cpu_default, shipped_weights, synchronize,
+                     train_step)
+from qfm.config import override, parse_sets
 from qfm.core.engine import param_groups, regression_objective
 from qfm.core.inference import resolve_device
 from qfm.core.matching import QFMObjective
@@ -36,12 +45,13 @@ TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=0, help="0: params.yaml train.batch_size")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--cached", type=int, default=0, metavar="WIDTH",
-                   help="head-only models on cached tokens of this width (the study)")
+    p.add_argument("--cached", type=int, nargs="?", const=-1, default=0, metavar="WIDTH",
+                   help="head-only models on cached tokens (the study); WIDTH: the "
+                   "upstream's token width unless given")
     add_out_argument(p, "step_cost")
     args = p.parse_args()
     name = "step_cost_cached" if args.cached else "step_cost"
@@ -49,13 +59,21 @@ def main() -> None:
         args.out = args.out.replace("step_cost.json", "step_cost_cached.json")
     record = Record(name)
     sets = parse_sets(args.set)
-    cfg = override(RunConfig(), sets)
+    cfg = override(cpu_default(), sets)
+    args.batch = args.batch or cfg.train.batch_size
     dev = resolve_device(cfg.train.device)
-    width = args.cached or None
-    torch.manual_seed(0)
-    base = build_model(override(cfg, {"model.gate": False}).model, width=width).to(dev).train()
-    torch.manual_seed(0)
-    qfm = build_model(override(cfg, {"model.gate": True}).model, width=width).to(dev).train()
+    with tempfile.TemporaryDirectory() as tmp, shipped_weights(cfg, tmp):
+        upstream = build_model(cfg.model, load=not args.cached)
+        width = (args.cached if args.cached > 0 else upstream.backbone.width) \
+            if args.cached else None
+        backbone_m = sum(p.numel() for p in upstream.backbone.parameters()) / 1e6
+        torch.manual_seed(0)
+        base = build_model(override(cfg, {"model.gate": False}).model,
+                           width=width).to(dev).train()
+        torch.manual_seed(0)
+        qfm = build_model(override(cfg, {"model.gate": True}).model,
+                          width=width).to(dev).train()
+    del upstream
     if width is None:
         qfm.backbone.load_state_dict(base.backbone.state_dict())
     qfm.decoder.load_state_dict(base.decoder.state_dict())
@@ -88,8 +106,10 @@ def main() -> None:
         "baseline_step_s": statistics.median(times["baseline"]),
         "qfm_step_s": statistics.median(times["qfm"]),
         "partner_rate": statistics.mean(rate), "target": TARGET,
-        "backbone": "cached tokens" if width else cfg.model.backbone, "img_size": size,
-        "batch": args.batch, "cached_width": width,
+        "regime": "cached tokens (head only)" if width else "image model (backbone in the step)",
+        "backbone": cfg.model.backbone, "weights": cfg.model.weights, "img_size": size,
+        "tokens": cfg.model.tokens, "grid": cfg.model.grid, "backbone_params_m":
+        round(backbone_m, 2), "batch": args.batch, "cached_width": width,
         "repeats": args.repeats, "device": str(dev), "settings": sets}, args.out)
 
 
