@@ -1,19 +1,11 @@
-"""The book's Performance page: read the benchmark JSON files and turn them into tables.
+"""The book's Performance page: the benchmark JSON files as tables and glued values.
 
-``benchmarks/*.py`` store one JSON object each as ``benchmarks/results/<name>.json``
-(``benchmarks/run_all.py`` runs them all), every one with the same ``machine`` record
-(:class:`harness.Record`: cores, threads, GPU, load average before and after, times). This
-module reads whatever is there — a missing or unreadable file is "not measured yet", never an
-error — and builds the tables ``notebooks/performance.ipynb`` shows. No measurement happens
-here.
-
-Two rules keep the page honest:
-
-* ``gpu_check`` counts only when it ran on a GPU: absent, "no CUDA" or a CPU dry run reads
-  :data:`NOT_RUN` wherever the page would quote it.
-* A benchmark whose 1-minute load average exceeded the machine's cores (:func:`is_loaded`)
-  ran on a loaded machine: its absolute rates and times are not quoted (the page says why),
-  its within-run ratios are quoted with the load beside them, and the tables flag it.
+``benchmarks/*.py`` store one JSON object each as ``benchmarks/results/<name>.json``, every
+one with the same ``machine`` record (``harness.Record``: cores, threads, GPU, load average
+before and after, times). A missing or unreadable file is "not measured yet", never an error;
+``gpu_check`` counts only when it ran on a GPU (absent, "no CUDA" or a CPU dry run: "not run
+yet"). Every value is shown, and every table says once under what load it was measured (a
+column and a note, :data:`LOAD_NOTE`). No measurement happens here.
 """
 
 from __future__ import annotations
@@ -24,25 +16,45 @@ from pathlib import Path
 
 import pandas as pd
 
+from qfm.report.tables import Table, html_table, note
+
 NOT_MEASURED = "not measured yet"
 NOT_RUN = "not run yet"  # gpu_check until it runs on a GPU
-BENCHMARKS = ("step_cost", "predict_throughput", "loader_throughput", "pipeline_stages",
-              "gpu_check")
+BENCHMARKS = ("step_cost_cached", "step_cost", "predict_throughput", "loader_throughput",
+              "pipeline_stages", "gpu_check")
+CPU_DEFAULT = ("step_cost_cached", "step_cost", "predict_throughput")  # claim the CPU default
+SHORT = {"tf_efficientnet_lite0": "Lite0", "deit3_small_patch16_224": "DeiT-III S"}
+LOAD_NOTE = ("load / cores: the highest 1-minute load average around the run, on the CPU "
+             "cores; “loaded” = above the cores: other jobs took CPU time, so absolute rates "
+             "and times are slower than the code's own, while a ratio of two interleaved "
+             "sides still compares like with like.")
 
-# (benchmark, label, how to read its ratio, target, "max" = at most / "min" = at least)
+# (key, benchmark, label, how to read its ratio, target, "max" = at most / "min" = at least)
 RATIOS = (
-    ("step_cost", "QFM-IQM step ÷ baseline step", ("ratio_median",), 1.5, "max"),
-    ("predict_throughput", "predict ÷ backbone, CPU default",
+    ("step_cached", "step_cost_cached", "study step (cached tokens): QFM ÷ baseline",
+     ("ratio_median",), 1.5, "max"),
+    ("step_image", "step_cost", "image-model step: QFM ÷ baseline", ("ratio_median",),
+     1.5, "max"),
+    ("predict_default", "predict_throughput", "predict ÷ backbone, CPU default",
      ("profiles", "default", "ratio_predict_over_backbone"), 0.8, "min"),
-    ("predict_throughput", "predict ÷ backbone, paper profile",
+    ("predict_paper", "predict_throughput", "predict ÷ backbone, paper profile",
      ("profiles", "paper", "ratio_predict_over_backbone"), 0.8, "min"),
-    ("loader_throughput", "loader ÷ model, resize cache",
+    ("loader_cache", "loader_throughput", "loader ÷ model, resize cache",
      ("ratio_with_cache",), 2.0, "min"),
-    ("loader_throughput", "loader ÷ model, no cache",
+    ("loader_no_cache", "loader_throughput", "loader ÷ model, no cache",
      ("ratio_without_cache",), 2.0, "min"),
-    ("gpu_check", "GPU: predict ÷ backbone", ("predict", "ratio_predict_over_backbone"),
-     0.8, "min"),
+    ("gpu_predict", "gpu_check", "GPU: predict ÷ backbone",
+     ("predict", "ratio_predict_over_backbone"), 0.8, "min"),
 )
+EXPENSIVE = 0.05  # a stage taking at least this share of the pipeline gets a cost note
+COSTS = {  # what a stage's time buys (params.yaml fills the braces)
+    "world": "renders the embedded data set (images, pseudo-MOS, splits)",
+    "features": "the ImageNet upstream over every world image, once: the study's cached tokens",
+    "upstream": "trains the toy upstream ({steps} steps), for the toy-vs-ImageNet ablation only",
+    "features_toy": "the toy upstream's tokens of every world image (the ablation only)",
+    "tune": "grid search on validation over {knobs}, {seeds} tuning seeds each",
+    "study": "{variants} variants × {n_seeds} seeds = {runs} head trainings, {each:.0f} s each",
+}
 
 
 def load_results(folder: str | Path) -> dict[str, dict | None]:
@@ -64,108 +76,106 @@ def _get(obj: dict | None, path: tuple[str, ...]):
     return obj
 
 
-def _machine(r: dict | None) -> dict:
+def _machine(r: dict | None) -> dict:  # the harness's machine record
     return (r or {}).get("machine") or {}
 
 
 def machine_load(r: dict | None) -> tuple[float | None, int | None]:
-    """(highest 1-minute load average recorded around a benchmark, CPU cores), None where
-    the result does not say."""
-    m = _machine(r)
-    loads = [v[0] if isinstance(v, (list, tuple)) and v else v
-             for v in (m.get("load_average_before"), m.get("load_average_after"))]
-    loads = [float(v) for v in loads if isinstance(v, (int, float))]
+    """(highest 1-minute load average around a benchmark, CPU cores), None where unknown;
+    a timed pipeline's own loads (``run``, recorded while it ran) before ``machine``'s."""
+    m, run = _machine(r), (r or {}).get("run") or {}
+    pair = (run.get("load_average_start"), run.get("load_average_end"))
+    if not any(pair):
+        pair = (m.get("load_average_before"), m.get("load_average_after"))
+    loads = [float(v[0]) for v in pair if isinstance(v, (list, tuple)) and v]
     cores = m.get("cpu_cores")
     return (max(loads) if loads else None), (int(cores) if cores else None)
 
 
 def is_loaded(r: dict | None) -> bool:
-    """Whether a benchmark ran with a load average above the machine's core count (other
-    jobs took CPU time from it: its absolute numbers say more about them than about qfm)."""
+    """Whether a benchmark ran with a load average above the machine's core count."""
     load, cores = machine_load(r)
     return bool(r) and load is not None and cores is not None and load > cores
 
 
-def _load_note(r: dict) -> str:
+def load_text(r: dict | None) -> str:
+    """``"3.4 / 2 loaded"`` (load / cores): the load column of the tables ("" unknown)."""
     load, cores = machine_load(r)
-    return f"load {load:.1f} on {cores} cores"
+    return "" if load is None or cores is None else \
+        f"{load:.1f} / {cores}" + (" loaded" if is_loaded(r) else "")
 
 
 def gpu_ran(r: dict | None) -> bool:
     """Whether ``gpu_check`` ran on a GPU (not absent, not "no CUDA", not a CPU dry run)."""
-    return bool(r) and bool(_machine(r).get("gpu")) and not r.get("dry_run") \
-        and not r.get("status")
+    return bool(r) and bool(_machine(r).get("gpu")) and not (r.get("dry_run") or r.get("status"))
 
 
-def _conditions(name: str, r: dict) -> str:
-    """One line saying what a benchmark ran on (model, batch, threads, load)."""
-    m = _machine(r)
-    bits = {
-        "step_cost": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
-                             f"{r.get('batch')}, {r.get('repeats')} pairs",
-        "predict_throughput": lambda: f"batch {r.get('batch')}, workers "
-                                      f"{_get(r, ('profiles', 'default', 'predict_workers'))}",
-        "loader_throughput": lambda: f"{r.get('backbone')} {r.get('img_size')} px, batch "
-                                     f"{r.get('batch')}, {r.get('workers')} worker(s)",
-        "gpu_check": lambda: m.get("gpu") or ("CPU dry run" if r.get("dry_run") else ""),
-    }.get(name, lambda: "")()
-    threads = m.get("omp_num_threads") or m.get("torch_threads")
-    tail = f"threads {threads}" if threads is not None else ""
-    if m.get("load_average_before"):
-        tail += f", load {float(m['load_average_before'][0]):.1f}"
-    return ", ".join(b for b in (bits, tail) if b)
+def _model(name, size=None) -> str:
+    return SHORT.get(name, str(name)) + (f" {size} px" if size else "")
+
+
+def _conditions(name: str, path: tuple[str, ...], r: dict) -> str:
+    """What a ratio ran on, in a few words (model, size, batch)."""
+    if name == "step_cost_cached":
+        width = r.get("cached_width")
+        tokens = f"{1 + r['grid'] ** 2} × {width}" if r.get("grid") else width
+        return f"{_model(r.get('backbone'))} tokens ({tokens}), batch {r.get('batch')}"
+    if name == "step_cost":
+        return f"{_model(r.get('backbone'), r.get('img_size'))}, batch {r.get('batch')}"
+    if name == "predict_throughput":
+        p = _get(r, path[:2]) or {}
+        when = f", measured {str(p['measured'])[:10]}" if p.get("carried_over") else ""
+        return f"{_model(p.get('backbone'), p.get('img_size'))}, " \
+               f"{p.get('crops_per_image')} crops{when}"
+    if name == "loader_throughput":
+        return f"{_model(r.get('backbone'), r.get('img_size'))}, batch {r.get('batch')}, " \
+               f"{r.get('workers')} worker" + ("s" if r.get("workers") != 1 else "")
+    return _machine(r).get("gpu") or ""
 
 
 def ratio_table(results: dict[str, dict | None]) -> pd.DataFrame:
-    """The measured ratios against their targets.
+    """The measured ratios against their targets (:data:`RATIOS`).
 
     Returns:
-        Columns ``benchmark, ratio_name, ratio, target, kind ("at most"/"at least"), met
-        (True/False/None), conditions``; ratio NaN and conditions :data:`NOT_MEASURED` where
-        the benchmark has not run.
+        Columns ``key, benchmark, ratio_name, ratio, target, kind, met, conditions, load,
+        loaded``; ratio NaN, met None where the benchmark has not run (conditions say why).
     """
     rows = []
-    for name, label, path, target, kind in RATIOS:
+    for key, name, label, path, target, kind in RATIOS:
         r = results.get(name)
         value = _get(r, path)
-        if name == "gpu_check" and not gpu_ran(r):
+        missing = NOT_RUN if name == "gpu_check" else NOT_MEASURED
+        ran = gpu_ran(r) if name == "gpu_check" else not (r is None or r.get("status")
+                                                           or r.get("dry_run"))
+        if not ran or value is None:
             why = (r or {}).get("status") or ("only a CPU dry run" if (r or {}).get("dry_run")
                                               else "")
-            rows.append((name, label, math.nan, target, kind, None,
-                         f"{NOT_RUN} ({why})" if why else NOT_RUN, False))
-            continue
-        if r is None or value is None or r.get("status") or r.get("dry_run"):
-            why = (r or {}).get("status") or (f"{NOT_MEASURED} (only a CPU dry run)"
-                                              if (r or {}).get("dry_run") else NOT_MEASURED)
-            rows.append((name, label, math.nan, target, kind, None, why, False))
+            rows.append((key, name, label, math.nan, target, kind, None,
+                         f"{missing} ({why})" if why else missing, "", False))
             continue
         value = float(value)
         met = value <= target if kind == "max" else value >= target
-        cond = _conditions(name, r)
-        if is_loaded(r):
-            cond = f"loaded machine ({_load_note(r)}): {cond}"
-        rows.append((name, label, value, target, kind, met, cond, is_loaded(r)))
-    df = pd.DataFrame(rows, columns=["benchmark", "ratio_name", "ratio", "target", "kind",
-                                     "met", "conditions", "loaded"])
+        rows.append((key, name, label, value, target, kind, met, _conditions(name, path, r),
+                     load_text(r), is_loaded(r)))
+    df = pd.DataFrame(rows, columns=["key", "benchmark", "ratio_name", "ratio", "target",
+                                     "kind", "met", "conditions", "load", "loaded"])
     df["kind"] = df["kind"].map({"max": "at most", "min": "at least"})
     return df
 
 
-def notebook_seconds(folder: str | Path) -> pd.DataFrame:
-    """Wall time of every executed notebook under ``folder`` (papermill's own record).
+def verdict(met) -> str:  # "met", "missed" or not measured yet (None)
+    return {True: "met", False: "missed"}.get(met, NOT_MEASURED)
 
-    Returns:
-        Columns ``notebook`` (path under ``folder``, no suffix: ``train/baseline-s0``),
-        ``seconds``, ``failed`` (papermill recorded an exception); unexecuted ones are left out.
-    """
-    rows = []
-    for path in sorted(Path(folder).rglob("*.ipynb")):
-        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
-        if meta.get("duration") is not None:
-            rows.append({"notebook": path.relative_to(folder).with_suffix("").as_posix(),
-                         "seconds": float(meta["duration"]),
-                         "failed": bool(meta.get("exception"))})
-    return pd.DataFrame(rows, columns=["notebook", "seconds", "failed"])
+
+def ratio_shown(ratios: pd.DataFrame) -> Table:
+    """The ratio table as the page shows it: six short columns, the load flagged once."""
+    return html_table(pd.DataFrame({
+        "ratio": ratios["ratio_name"], "measured": ratios["ratio"],
+        "target": [f"{'≤' if k == 'at most' else '≥'} {t:g}" for k, t in
+                   zip(ratios["kind"], ratios["target"])],
+        "verdict": [verdict(m) if m is not None else "" for m in ratios["met"]],
+        "model": ratios["conditions"], "load / cores": ratios["load"]}), {"measured": ".2f"},
+        notes=LOAD_NOTE)
 
 
 def stage_table(result: dict | None) -> pd.DataFrame:
@@ -174,42 +184,97 @@ def stage_table(result: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "seconds", "status"])
 
 
-def gpu_table(result: dict | None) -> pd.DataFrame:
-    """One row per training configuration of ``gpu_check`` (empty when not measured)."""
-    cols = ["config", "batch", "compile", "channels_last", "images_per_s",
-            "images_per_s_gpu_resident", "fed_share", "gpu_busy_share_nvidia_smi",
-            "peak_memory_gib", "partial"]
-    if not gpu_ran(result):  # one row that says so (a dry run's CPU numbers are no GPU's)
-        return pd.DataFrame([{c: NOT_RUN if c == "config" else None for c in cols}],
-                            columns=cols)
+def stage_costs(stages: pd.DataFrame, params: dict | None = None) -> list[str]:
+    """A short "what it costs" note per expensive stage (:data:`EXPENSIVE` of the total),
+    "" for the others; ``params`` (params.yaml as read) fills in the counts."""
+    params = params or {}
+    total = stages["seconds"].fillna(0).sum()
+    out = []
+    for row in stages.itertuples():
+        base, _, group = str(row.stage).partition("@")
+        text = COSTS.get(base, "")
+        if not total or (row.seconds or 0) < EXPENSIVE * total or not text:
+            out.append("" if row.status == "ran" else str(row.status))
+            continue
+        study = params.get("study") or {}
+        tune, g = study.get("tune") or {}, (study.get("groups") or {}).get(group) or {}
+        n_var, n_seeds = len(g.get("variants") or []), len(g.get("seeds") or study.get("seeds")
+                                                            or [])
+        runs = n_var * n_seeds
+        out.append(text.format(
+            steps=(params.get("upstream") or {}).get("steps", "its"), variants=n_var,
+            knobs=", ".join(k for k in tune if k not in ("seeds", "extend")) or "knobs",
+            seeds=len(tune.get("seeds") or []), n_seeds=n_seeds, runs=runs,
+            each=row.seconds / max(1, runs)) if base != "study" or runs else
+            "variants × seeds of one study group on cached tokens")
+    return out
+
+
+def stage_shown(result: dict | None, params: dict | None = None, extra: str = "") -> Table:
+    """The stage table as the page shows it: minutes, share, what the expensive ones cost,
+    and a total row; its note: when, under what load, and ``extra`` (:func:`stage_note`)."""
+    stages = stage_table(result)
+    if stages.empty:
+        return note(NOT_MEASURED)
+    seconds = stages["seconds"].fillna(0)
+    total = seconds.sum()
+    shown = pd.DataFrame({"stage": stages["stage"], "minutes": seconds / 60,
+                          "share": seconds / total if total else math.nan,
+                          "what it costs": stage_costs(stages, params)})
+    shown.loc[len(shown)] = ["total", total / 60, 1.0 if total else math.nan, ""]
+    loaded = (", so slower than on idle cores" if is_loaded(result) else "")
+    return html_table(shown, {"minutes": ".1f", "share": ".0%"}, notes=(
+        f"Measured {_when(result)[:10] or 'on an unknown date'}; highest 1-minute load / "
+        f"cores {load_text(result) or 'not recorded'}{loaded}. {extra}").strip())
+
+
+GPU_COLUMNS = {"images_per_s": ("images/s", ".0f"),  # gpu_check's keys → (column, format)
+               "images_per_s_gpu_resident": ("data on GPU", ".0f"),
+               "fed_share": ("loader keeps up", ".0%"), "peak_memory_gib": ("peak GiB", ".1f"),
+               "gpu_busy_share_nvidia_smi": ("GPU busy", ".0%")}
+
+
+def gpu_table(result: dict | None) -> Table:
+    """One row per training configuration of ``gpu_check`` (six columns), or one line: not
+    run yet (absent, no CUDA, or a dry run, whose CPU numbers are no GPU's)."""
+    rows = (result or {}).get("training") or []
+    if not gpu_ran(result) or not rows:
+        return note(NOT_RUN)
     table = []
-    for r in (result or {}).get("training") or []:
-        row = {c: r.get(c) for c in cols}
-        if "images_per_s" not in r:  # failed or skipped: say why in the name
-            row["config"] = f"{r.get('config')} ({r.get('error') or r.get('skipped')})"
-        table.append(row)
-    return pd.DataFrame(table, columns=cols)
+    for r in rows:
+        flags = [f"batch {r.get('batch')}", "compile" if r.get("compile") is True else "",
+                 "channels-last" if r.get("channels_last") is True else ""]
+        why = "" if "images_per_s" in r else f", {r.get('error') or r.get('skipped')}"
+        table.append({"config": f"{r.get('config')} ({', '.join(f for f in flags if f)}"
+                                f"{why})",
+                      **{col: r.get(k) for k, (col, _) in GPU_COLUMNS.items()}})
+    return html_table(pd.DataFrame(table), dict(GPU_COLUMNS.values()),
+                      notes=f"{_machine(result).get('gpu')}; load: {load_text(result)}")
+
+
+def _when(r: dict | None) -> str:
+    """When a benchmark ran (a timed pipeline: when its log starts), ISO."""
+    return str(((r or {}).get("run") or {}).get("started") or _machine(r).get("finished")
+               or "")
 
 
 def machine_table(results: dict[str, dict | None]) -> pd.DataFrame:
-    """Where and under what load each benchmark ran."""
+    """Where, when and under what load each benchmark ran (five columns)."""
     rows = []
     for name in BENCHMARKS:
         r = results.get(name)
-        if name == "gpu_check" and not gpu_ran(r):
-            rows.append({"benchmark": name, "measured": NOT_RUN})
-            continue
-        if r is None:
-            rows.append({"benchmark": name, "measured": NOT_MEASURED})
+        if r is None or (name == "gpu_check" and not gpu_ran(r)):
+            rows.append({"benchmark": name, "measured": NOT_RUN if name == "gpu_check"
+                         else NOT_MEASURED})
             continue
         m = _machine(r)
-        load = m.get("load_average_before")
-        rows.append({"benchmark": name, "measured": m.get("finished") or "",
-                     "loaded": is_loaded(r), "cpu_cores": m.get("cpu_cores"), "gpu": m.get("gpu") or "",
-                     "load_1min": load[0] if load else None,
-                     "omp_threads": m.get("omp_num_threads"),
-                     "torch_threads": m.get("torch_threads"), "seconds": m.get("seconds")})
-    return pd.DataFrame(rows)
+        rows.append({"benchmark": name, "measured": _when(r)[:16].replace("T", " "),
+                     "load / cores": load_text(r), "threads": str(r.get("omp_num_threads") or
+                     "") if r.get("run") else str(m.get("omp_num_threads") or
+                                                  m.get("torch_threads") or ""),
+                     "seconds": r.get("total_seconds") if r.get("run") else m.get("seconds")})
+    return pd.DataFrame(rows, columns=["benchmark", "measured", "load / cores", "threads",
+                                       "seconds"])
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -218,69 +283,68 @@ def _fmt(value, spec: str = ".2f") -> str:
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
-def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
-    """The numbers the page's prose quotes, as text (:data:`NOT_MEASURED` where absent).
+def cpu_default_model(results: dict[str, dict | None]) -> str:
+    """The model the CPU-default benchmarks name, e.g. ``tf_efficientnet_lite0 at 128 px``
+    (each benchmark's own where they differ)."""
+    runs = {n: (_get(results.get(n), ("profiles", "default")) if n == "predict_throughput"
+                else results.get(n)) or {} for n in CPU_DEFAULT}
+    seen = {n: f"{r['backbone']} at {r.get('img_size')} px" for n, r in runs.items()
+            if r.get("backbone")}
+    if len(set(seen.values())) == 1:
+        return next(iter(seen.values()))
+    return "; ".join(f"{k}: {v}" for k, v in seen.items()) or NOT_MEASURED
 
-    Keys: one per ratio (``step_cost``, ``predict_default``, ``predict_paper``,
-    ``loader_cache``, ``loader_no_cache``, ``gpu_predict``), the loader's images/s, the
-    pipeline's total, and the machine (cores, load range, threads).
-    """
-    ratios = ratio_table(results)
-    keys = ("step_cost", "predict_default", "predict_paper", "loader_cache", "loader_no_cache",
-            "gpu_predict")
+
+def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
+    """The values the page's prose quotes, as text (:data:`NOT_MEASURED` where absent): each
+    ratio (:data:`RATIOS`' keys) and its ``<key>_verdict``, the rates behind them, the CPU
+    default's model, the pipeline's total, date and load, the machine. Loaded or not."""
     out = {}
-    for k, row in zip(keys, ratios.itertuples()):  # a loaded machine's ratio: with its load
-        out[k] = _fmt(row.ratio) + (f" (loaded machine: {_load_note(results[row.benchmark])})"
-                                    if row.loaded else "")
+    for row in ratio_table(results).itertuples():
+        out[row.key] = _fmt(row.ratio)
+        out[f"{row.key}_verdict"] = verdict(row.met)
+    out["cpu_default_model"] = cpu_default_model(results)
+    sc = results.get("step_cost") or {}
+    out["step_image_params_m"] = _fmt(sc.get("backbone_params_m"), ".1f")
     lt = results.get("loader_throughput") or {}
     out["loader_workers"] = _fmt(lt.get("workers"), "d")
-    out["loader_model_ips"] = _rate(lt, lt.get("model_images_per_s"), ".2f")
+    out["loader_model_ips"] = _fmt(lt.get("model_images_per_s"), ".2f")
     for k in ("no_cache", "cache_png", "cache_jpg"):
-        out[f"loader_{k}_ips"] = _rate(lt, _get(lt, ("loaders", k, "images_per_s")), ".0f")
+        out[f"loader_{k}_ips"] = _fmt(_get(lt, ("loaders", k, "images_per_s")), ".0f")
     pt = results.get("predict_throughput") or {}
     for prof in ("default", "paper"):
         for key, field in (("predict", "predict_images_per_s"),
                            ("backbone", "backbone_images_per_s"),
                            ("decode", "decode_crop_images_per_s_one_process")):
-            out[f"predict_{prof}_{key}_ips"] = _rate(pt, _get(pt, ("profiles", prof, field)),
-                                                     ".3g")
-    out["predict_default_backbone"] = _fmt(_get(pt, ("profiles", "default", "backbone")))
+            out[f"predict_{prof}_{key}_ips"] = _fmt(_get(pt, ("profiles", prof, field)), ".3g")
     ps = results.get("pipeline_stages") or {}
-    out["pipeline_total_minutes"] = _rate(ps, ps["total_seconds"] / 60 if ps.get(
-        "total_seconds") else None, ".1f")
+    total = sum(s.get("seconds") or 0 for s in ps.get("stages") or [])
+    out["pipeline_total_minutes"] = _fmt(total / 60 if total else None, ".0f")
+    out["pipeline_date"] = _fmt(_when(ps)[:10] or None)
+    out["pipeline_load"] = load_text(ps) or NOT_MEASURED
     out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
-    loads = []
-    for r in measured:
-        m = _machine(r)
-        loads += [m[k][0] for k in ("load_average_before", "load_average_after") if m.get(k)]
+    loads = [v for r in measured for v in (machine_load(r)[0],) if v is not None]
     cores = {_machine(r).get("cpu_cores") for r in measured if not _machine(r).get("gpu")}
     threads = {_machine(r).get("omp_num_threads") for r in measured} - {None}
-    cores -= {None}
-    out["cpu_cores"] = ", ".join(map(str, sorted(cores))) or NOT_MEASURED
+    out["cpu_cores"] = ", ".join(map(str, sorted(cores - {None}))) or NOT_MEASURED
     out["load_range"] = f"{min(loads):.1f}–{max(loads):.1f}" if loads else NOT_MEASURED
     out["omp_threads"] = ", ".join(sorted(map(str, threads))) or NOT_MEASURED
     gpu = results.get("gpu_check")
     out["gpu_status"] = _machine(gpu).get("gpu") if gpu_ran(gpu) else NOT_RUN
-    if not gpu_ran(gpu):
-        out["gpu_predict"] = NOT_RUN
+    out.update({} if gpu_ran(gpu) else {"gpu_predict": NOT_RUN, "gpu_predict_verdict": NOT_RUN})
     return out
 
 
-def _rate(r: dict, value, spec: str) -> str:
-    """An absolute rate or time, or why it is not quoted (measured on a loaded machine)."""
-    if value is not None and is_loaded(r):
-        return "withheld (loaded machine)"  # the page says once why, and the load
-    return _fmt(value, spec)
-
-
 def stage_note(stages: pd.DataFrame, dvc_file: str | Path = "dvc.yaml") -> str:
-    """Whether every measured stage is a stage of the current pipeline (``dvc.yaml``)."""
+    """Whether the measured stages are the stages of the current pipeline (``dvc.yaml``)."""
     import yaml
 
     current = set(yaml.safe_load(Path(dvc_file).read_text())["stages"])
-    gone = sorted({s.split("@")[0] for s in stages["stage"]} - current) if len(stages) else []
-    if not gone:
-        return "Every stage measured is a stage of the current pipeline."
-    return (f"These times were measured before the stages {', '.join(gone)} left the "
+    measured = {s.split("@")[0] for s in stages["stage"]} if len(stages) else set()
+    gone, new = sorted(measured - current), sorted(current - measured)
+    text = ("Every stage measured is a stage of the current pipeline." if not gone else
+            f"These times were measured before the stages {', '.join(gone)} left the "
             f"pipeline: rerun benchmarks/pipeline_stages.py for the current one.")
+    return text + (f" Stages of the current pipeline not in this measurement: "
+                   f"{', '.join(new)}." if measured and new else "")

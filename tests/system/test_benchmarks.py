@@ -55,8 +55,9 @@ def test_record_is_the_schema_the_performance_page_reads(tmp_path, capsys):
     assert m["cpu_cores"] >= 1 and len(m["load_average_before"]) == 3
     assert m["seconds"] >= 0 and m["started"] <= m["finished"]
     row = performance.machine_table(performance.load_results(tmp_path)).set_index("benchmark")
-    assert row.at["step_cost", "cpu_cores"] == m["cpu_cores"]
-    assert row.at["step_cost", "load_1min"] == m["load_average_before"][0]
+    load = max(m["load_average_before"][0], m["load_average_after"][0])
+    assert row.at["step_cost", "load / cores"].startswith(f"{load:.1f} / {m['cpu_cores']}")
+    assert row.at["step_cost", "measured"] == m["finished"][:16].replace("T", " ")
     Record("x").finish({}, "-")  # printed only
     assert not list(tmp_path.glob("x*")) and not list(paths.home().glob("-"))
 
@@ -151,3 +152,69 @@ def test_analyze_memory_benchmark_runs_small(tmp_path, monkeypatch, capsys):
                                             str(tmp_path / "m.json")], monkeypatch, capsys)
     assert out["pairs"] == 300 * 299 // 2 and out["peak_rss_gib"] > 0
     assert set(out["share"]) == {"upstream", "selected"}
+
+
+CPU_DEFAULT_RESULTS = {"step_cost": (), "step_cost_cached": (),
+                       "predict_throughput": ("profiles", "default")}
+
+
+@pytest.mark.parametrize("name", sorted(CPU_DEFAULT_RESULTS))
+def test_every_stored_cpu_default_result_times_the_lite0_upstream_at_the_study_size(name):
+    from harness import cpu_default
+
+    path = BENCH / "results" / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not measured yet")
+    result = json.loads(path.read_text())
+    for key in CPU_DEFAULT_RESULTS[name]:
+        result = result[key]
+    model = cpu_default().model
+    assert model.backbone == "tf_efficientnet_lite0"  # the CPU default the book names
+    assert (result["backbone"], result["img_size"], result["weights"]) == \
+        (model.backbone, model.img_size, model.weights)
+
+
+def test_the_harness_cpu_default_is_params_yaml():
+    from qfm.config import read_params, to_dict
+    from harness import cpu_default
+
+    raw = read_params(BENCH.parent / "params.yaml")
+    model = to_dict(cpu_default())["model"]
+    assert {k: model[k] for k in ("backbone", "img_size", "weights", "tokens", "grid")} == \
+        {k: raw["model"][k] for k in ("backbone", "img_size", "weights", "tokens", "grid")}
+
+
+def test_step_cost_cached_times_head_only_models_on_the_upstreams_token_width(
+        tmp_path, monkeypatch, capsys):
+    out = run_main(load("step_cost"), ["--cached", "--repeats", "2", "--warmup", "0",
+                                       "--batch", "8", "--out", str(tmp_path / "s.json")],
+                   monkeypatch, capsys)
+    assert out["benchmark"] == "step_cost_cached" and out["regime"].startswith("cached")
+    assert out["backbone"] == "tf_efficientnet_lite0" and out["cached_width"] == 1024
+    assert out["ratio_median"] > 0 and out["batch"] == 8 and out["target"] == 1.5
+    assert "/" not in out["machine"]["command"].split()[0]  # no machine path recorded
+
+
+def test_run_all_runs_the_cached_step_cost_through_step_cost_py(tmp_path, monkeypatch):
+    run_all = load("run_all")
+    seen = []
+    monkeypatch.setattr(run_all.subprocess, "run",
+                        lambda cmd, **kw: seen.append((cmd, kw["env"])) or
+                        type("Done", (), {"returncode": 0})())
+    assert run_all.run_one("step_cost_cached", [], 1, tmp_path)
+    cmd, env = seen[0]
+    assert Path(cmd[1]).name == "step_cost.py" and "--cached" in cmd
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "step_cost_cached.json")
+    assert env["OMP_NUM_THREADS"] == "1"
+
+
+def test_pipeline_stages_keeps_when_the_run_was_and_its_load():
+    ps = load("pipeline_stages")
+    lines = ["1700000000.0 START load 3.75 3.88 3.98"] + LOG.splitlines() + \
+        ["1700000200.0 END load 1.30 1.08 1.80"]
+    run = ps.parse_log(lines)["run"]
+    assert run["started"] == "2023-11-14T22:13:20+00:00"
+    assert run["finished"] == "2023-11-14T22:16:40+00:00"
+    assert run["load_average_start"] == [3.75, 3.88, 3.98]
+    assert run["load_average_end"] == [1.3, 1.08, 1.8]
+    assert ps.parse_log(LOG.splitlines())["run"]["load_average_start"] is None
