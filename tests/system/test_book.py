@@ -284,9 +284,8 @@ def test_no_two_nav_entries_share_a_title(html):
 
 # Pages other changes are fixing (issue 23): their placeholders are known, not accepted.
 PLACEHOLDERS_BEING_FIXED = {
-    "protocol": "book/protocol.md: shell commands end in `--set ...` (being rewritten)",
-    "performance": "book/performance.md: glued rates read 'withheld (loaded machine)' in "
-                   "prose (being rewritten)",
+    "protocol": "book/protocol.md shows qfm.paper.paper_flags(): PAPER_PROFILE's "
+                "model.weights is '/path/to/deit3_small.safetensors'",
     "executed/figures": "qfm/paper.py PAPER_PROFILE model.weights is '/path/to/…' and the "
                         "figures notebook shows profile_table",
 }
