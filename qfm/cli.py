@@ -48,7 +48,12 @@ def cmd_features(args) -> int:
 
     cfg = _config(args)
     out = Path(args.out) if args.out else paths.features_dir() / f"{cfg.model.weights}.safetensors"
-    meta = extract(cfg.model, out, max_images=0, progress=not args.quiet)
+    if args.tail:  # the fine-tuning regime: what enters the trainable last stage(s)
+        from qfm.study.finetune import extract_world
+
+        meta = extract_world(cfg.model, out, args.tail, progress=not args.quiet)
+    else:
+        meta = extract(cfg.model, out, max_images=0, progress=not args.quiet)
     print(f"wrote {out}: tokens {tuple(meta['shape'])} in {meta['seconds']:.0f}s")
     return 0
 
@@ -193,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default=None, help="file (default: data/features/WEIGHTS."
                     "safetensors)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--tail", type=int, default=0, help="cache instead what enters the last "
+                    "TAIL stages (the fine-tuning regime's packed inputs; 0 = tokens)")
     sp.set_defaults(func=cmd_features)
 
     sp = sub.add_parser("study", help="the embedded default's study (tune | run)")

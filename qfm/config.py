@@ -263,7 +263,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 # Top-level sections of params.yaml besides RunConfig's: the variants, one per stage with
 # parameters (tests/system/test_pipeline.py checks the list against dvc.yaml).
-PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive")
+PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive", "finetune")
 
 
 # Knobs the study tunes on validation (stage tune). In params.yaml a number is fixed (the tuner

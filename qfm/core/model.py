@@ -147,14 +147,17 @@ class Backbone(nn.Module):
     def _multiscale(self, x: torch.Tensor) -> torch.Tensor:
         g = self.grid
         maps = self.net.forward_intermediates(x, intermediates_only=True)
-        cells = []
-        for m in maps:  # (B, C_s, H_s, W_s) → mean and std per cell
-            m = m.float()
-            mean = F.adaptive_avg_pool2d(m, g)
-            var = F.adaptive_avg_pool2d(m * m, g) - mean * mean
-            cells += [mean, var.clamp_min(0).add(1e-6).sqrt()]
+        cells = [s for m in maps for s in cell_stats(m, g)]
         tokens = torch.cat(cells, 1).flatten(2).transpose(1, 2)  # (B, g·g, C)
         return torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
+
+
+def cell_stats(m: torch.Tensor, grid: int) -> list[torch.Tensor]:
+    """A feature map (B, C, H, W) → [mean, sd] per cell of a ``grid``×``grid`` map."""
+    m = m.float()
+    mean = F.adaptive_avg_pool2d(m, grid)
+    var = F.adaptive_avg_pool2d(m * m, grid) - mean * mean
+    return [mean, var.clamp_min(0).add(1e-6).sqrt()]
 
 
 class FeatureGate(nn.Module):
@@ -284,7 +287,8 @@ class IQAModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) → normalised quality (B,); x (B, K, 3, H, W) → mean over K crops."""
-        if x.ndim == (5 if self.backbone is not None else 4):  # several crops / views
+        multi = 4 if self.backbone is None else getattr(self.backbone, "multi_ndim", 5)
+        if x.ndim == multi:  # several crops / views (of images, tokens or packed rows)
             b, k = x.shape[:2]
             return self.forward(x.flatten(0, 1)).view(b, k).mean(1)
         return self.head(self.select(self.features(x)))

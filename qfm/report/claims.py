@@ -74,7 +74,8 @@ def _json(e: dict) -> dict:
             (v.item() if isinstance(v, np.generic) else v) for k, v in e.items()}
 
 
-def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep=()) -> dict:
+def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep=(),
+                   sweep_groups=None) -> dict:
     """Every verdict the book states, as a DVC metrics mapping (``results/verdicts.json``).
 
     Args:
@@ -82,6 +83,7 @@ def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep
         groups: study group → its variants.
         ladder: the ablation ladder (params ``figures.ladder``).
         sweep: the sweep's variants (their slopes against the baseline, ``sweep_baseline``).
+        sweep_groups: the groups whose strengths make the sweep (default: all of ``groups``).
     Returns:
         ``{group: {"spurious": s, "means": {variant: {metric: {mean, sd}}},
         "<variant>_vs_<reference>": {metric: entry}}, "sweep_interaction":
@@ -101,8 +103,9 @@ def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep
         for e in judge_families(sub, plan(ran, ladder), WORDS):
             rec.setdefault(f"{e['variant']}_vs_{e['reference']}", {})[e["metric"]] = _json(e)
         out[g] = rec
-    inter = judge_slopes(rows, SWEEP, "sweep") + judge_slopes(
-        rows, [(v, "baseline") for v in sweep], "sweep_baseline")
+    srows = rows if sweep_groups is None else rows[rows["group"].isin(list(sweep_groups))]
+    inter = judge_slopes(srows, SWEEP, "sweep") + judge_slopes(
+        srows, [(v, "baseline") for v in sweep], "sweep_baseline")
     out[INTERACTION] = {}
     for e in inter:
         out[INTERACTION].setdefault(f"{e['variant']}_vs_{e['reference']}", {})[

@@ -93,11 +93,13 @@ def paired_frame(rows: pd.DataFrame, variants, metric: str = "test_srcc") -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
-def sweep_frame(record: dict, variants, metric: str = "test_srcc") -> pd.DataFrame:
-    """The record's paired Δ vs the baseline in each group: ``spurious, variant, delta,
-    ci_lo, ci_hi, n, verdict, delta_ci, …``."""
-    frames = [record_frame(g, variants, "baseline", metric).assign(spurious=g["spurious"])
-              for k, g in record.items() if k != INTERACTION]
+def sweep_frame(record: dict, variants, metric: str = "test_srcc", groups=None
+                ) -> pd.DataFrame:
+    """The record's paired Δ vs the baseline in each of ``groups`` (default: every study group
+    of the record): ``spurious, variant, delta, ci_lo, ci_hi, n, verdict, delta_ci, …``."""
+    keys = groups if groups is not None else [k for k in record if k != INTERACTION]
+    frames = [record_frame(record[k], variants, "baseline", metric)
+              .assign(spurious=record[k]["spurious"]) for k in keys]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from qfm.report.tables import Table, html_table
-from qfm.study.show import SYMBOLS, chosen_text  # noqa: F401  (the book reads both here)
+from qfm.study.show import SYMBOLS, chosen_text  # noqa: F401 (the book reads chosen_text here)
 
 
 def tuning_frame(tune: dict, defaults: dict | None = None) -> pd.DataFrame:

@@ -180,8 +180,8 @@ def semantic_noise_figure(dist: np.ndarray, gap: np.ndarray, cutoff: float, thre
                label=f"|Δq| > {threshold:g}: {share:.1%} of closest")
     ax.set_xlabel("cosine feature distance")
     ax.set_ylabel("|Δ normalised quality|")
-    ax.set_title(title, fontsize=8)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7,
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9,
               frameon=False)  # below the axes: the data fill the plot
     fig.tight_layout()
     path = Path(path)

@@ -23,7 +23,8 @@ from qfm.config import ModelConfig, from_dict
 from qfm.study.tokens import FeatureBank
 from qfm.core.metrics import correlations
 from qfm.core.model import build_model
-from qfm.study.runs import load_run_data, score
+from qfm.study.batches import score
+from qfm.study.runs import load_run_data
 
 
 def head_predictions(head: str | Path, features: str | Path, world: str | Path) -> dict:

@@ -25,15 +25,16 @@ from qfm.files import code_version, read_json
 # the code a measured result depends on (relative to the repository root): what the stage's
 # command imports (tests/system/test_pipeline_deps.py checks the stage's deps cover it)
 CODE = ("qfm/__init__.py", "qfm/config.py", "qfm/files.py", "qfm/paths.py", "qfm/core",
-        "qfm/data", "qfm/study/__init__.py", "qfm/study/measured.py", "qfm/study/real.py",
-        "qfm/study/runs.py", "qfm/study/stages.py", "qfm/study/tokens.py")
+        "qfm/data", "qfm/study/__init__.py", "qfm/study/batches.py", "qfm/study/measured.py",
+        "qfm/study/real.py", "qfm/study/runs.py", "qfm/study/stages.py", "qfm/study/tokens.py")
 
 
-def code_fingerprint(params: dict, root: str | Path | None = None) -> str:
-    """sha256 over the source files of :data:`CODE` and the parameters that shape the runs."""
+def code_fingerprint(params: dict, root: str | Path | None = None, extra: tuple = ()) -> str:
+    """sha256 over the source files of :data:`CODE` (+ ``extra``: a stage built on this one)
+    and the parameters that shape the runs."""
     root = Path(root) if root else paths.home()
     h = hashlib.sha256()
-    for item in CODE:
+    for item in CODE + tuple(extra):
         p = root / item
         files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:
@@ -51,7 +52,8 @@ def machine() -> dict:
             "load_average_start": [round(x, 2) for x in load] if load else None}
 
 
-def provenance(data: dict, params: dict, seconds: float, command: str | None = None) -> dict:
+def provenance(data: dict, params: dict, seconds: float, command: str | None = None,
+               extra: tuple = ()) -> dict:
     """What a measured result was made from and with.
 
     Args:
@@ -70,10 +72,10 @@ def provenance(data: dict, params: dict, seconds: float, command: str | None = N
             "command": command,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "seconds": round(seconds, 1), "data": data,
-            "params": params, "code_fingerprint": code_fingerprint(params)}
+            "params": params, "code_fingerprint": code_fingerprint(params, extra=extra)}
 
 
-def status(out_dir: str | Path, params: dict) -> dict:
+def status(out_dir: str | Path, params: dict, extra: tuple = ()) -> dict:
     """Whether ``out_dir`` holds measured results and whether the current code and
     parameters are those that made them.
 
@@ -85,7 +87,7 @@ def status(out_dir: str | Path, params: dict) -> dict:
         return {"present": False, "stale": False, "provenance": None,
                 "why": "not measured yet (run the clive stage where the data is)"}
     prov = read_json(prov_file)
-    now = code_fingerprint(params)
+    now = code_fingerprint(params, extra=extra)
     stale = prov.get("code_fingerprint") != now
     why = ("the code or parameters changed since they were measured: rerun the clive stage "
            "where the data is" if stale else "measured with the current code and parameters")

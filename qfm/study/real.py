@@ -40,11 +40,13 @@ VIEW = "#view"  # a view's row name in the cache: "<image>#view<k>"
 class TokenRecipe:
     """How one image becomes tokens: its short side resized to ``resize`` px, the centre
     ``resize``-px crop is the image (a whole CLIVE photo at its own 500 px); ``views`` more
-    crops of ``view_crop`` px on a regular grid are a distilled student's expanded set."""
+    crops of ``view_crop`` px on a regular grid are a distilled student's expanded set, cut
+    from the image at short side ``view_resize`` (0 = ``resize``)."""
 
     resize: int = 500
     views: int = 4
     view_crop: int = 384
+    view_resize: int = 0
 
     def image(self, path: str | Path) -> Image.Image:
         """The decoded image, short side resized to ``resize`` (bicubic; JPEG drafted first):
@@ -57,6 +59,9 @@ class TokenRecipe:
         w, h = im.size
         x, y = (w - self.resize) // 2, (h - self.resize) // 2
         main = to_tensor(im.crop((x, y, x + self.resize, y + self.resize)))
+        if self.view_resize and self.view_resize != self.resize:
+            im = decode(str(path), short_side(self.view_resize))
+            w, h = im.size
         boxes = eval_boxes(w, h, self.view_crop, self.views + 1)[1:] if self.views else []
         views = [to_tensor(im.crop((x, y, x + self.view_crop, y + self.view_crop)))
                  for x, y in boxes]

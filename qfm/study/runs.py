@@ -35,12 +35,11 @@ from qfm.data.world import spurious_train
 from qfm.core.distill import DistillObjective
 from qfm.core.engine import (lr_factor, make_objective, param_groups, seed_everything,
                              train_and_select)
-from qfm.core.inference import predict
 from qfm.study.tokens import FeatureBank
 from qfm.core.metrics import correlations
 from qfm.core.model import build_model
-
-
+from qfm.core.tail import attach, scaled_groups
+from qfm.study.batches import _batches, _flip, score
 
 @dataclass
 class RunSpec:
@@ -53,25 +52,20 @@ class RunSpec:
     teacher: str = ""
     match_steps: bool = False
     split_table: pd.DataFrame | None = None  # ``image,split`` rows instead of split_<seed>.csv
+    halve: bool = False  # the knob's half of the training part even at strength 0 (sweep)
 
-
-
-def flip_grid(tokens: torch.Tensor) -> torch.Tensor:
-    """Mirror the token grid left-right (the CLS/mean token stays): (B, 1+g², C)."""
-    b, n, c = tokens.shape
-    g = int(round(math.sqrt(n - 1)))
-    grid = tokens[:, 1:].view(b, g, g, c).flip(2).reshape(b, g * g, c)
-    return torch.cat([tokens[:, :1], grid], 1)
 
 
 def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, smoke: bool,
-                  split_table: pd.DataFrame | None = None) -> dict:
+                  split_table: pd.DataFrame | None = None, halve: bool = False) -> dict:
     """Tokens and labels of one split's parts (training part under ``spurious``).
 
     Args:
         split_table: ``image,split`` rows to use instead of the world's ``split_<split>.csv``
             (the tuner's splits, :func:`qfm.study.stages.tuning_split`); ``split`` still seeds
             the spurious draw.
+        halve: draw the knob's half of the training part at strength 0 too (the sweep's
+            reference, the same size as its other strengths); else strength 0 trains on all.
     Returns:
         ``{part: (tokens (n, 1+N, C) float16, mos (n,), table)}`` for train, val, test,
         heldout, and ``unlabelled`` (tokens of the training contents' unlabelled images).
@@ -86,7 +80,8 @@ def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, sm
         merged = table.merge(split_table[["image", "split"]], on="image", how="inner")
         parts = {p: merged[merged["split"] == p].drop(columns="split").reset_index(drop=True)
                  for p in dict.fromkeys(split_table["split"])}
-    parts["train"] = spurious_train(parts["train"], spurious, split).reset_index(drop=True)
+    if spurious > 0 or halve:  # the knob keeps half of each photo's training images
+        parts["train"] = spurious_train(parts["train"], spurious, split).reset_index(drop=True)
     extra = pd.read_csv(root / "unlabelled.csv", dtype={"content": str})
     parts["unlabelled"] = extra[extra["content"].isin(set(parts["train"]["content"]))] \
         .reset_index(drop=True).assign(mos=np.nan)
@@ -104,32 +99,8 @@ def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, sm
     return out
 
 
-def _batches(tokens, mos, index, batch_size, gen):
-    order = torch.randperm(len(mos), generator=gen)
-    flips = torch.rand(len(mos), generator=gen) < 0.5
-    for i in range(len(mos) // batch_size):
-        idx = order[i * batch_size:(i + 1) * batch_size]
-        x = tokens[idx].float()
-        f = flips[idx]
-        x[f] = flip_grid(x[f])
-        yield {"image": x, "mos": mos[idx], "index": index[idx]}
-
-
-def _eval_batches(tokens, mos, batch_size=256):
-    for i in range(0, len(mos), batch_size):
-        x = tokens[i:i + batch_size].float()
-        yield {"image": torch.stack([x, flip_grid(x)], 1), "mos": mos[i:i + batch_size]}
-
-
-def score(model, tokens: torch.Tensor) -> np.ndarray:
-    """Predictions of a head-only model for cached tokens (original + mirrored grid)."""
-    pred, _ = predict(model, _eval_batches(tokens, torch.zeros(len(tokens))),
-                      torch.device("cpu"), progress=False)
-    return pred
-
-
 def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None = None,
-              student_steps: int = 0) -> dict:
+              student_steps: int = 0, tail: dict | None = None) -> dict:
     """Train one run on cached tokens; select on validation; score test and held-out.
 
     Args:
@@ -138,6 +109,7 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         width: token width.
         teacher_state: the teacher's ``(model config, weights)`` (distilled students).
         student_steps: for ``match_steps``: the steps to take.
+        tail: a trainable tail's layout (:mod:`qfm.core.tail`; cached packed rows) or None.
     Returns:
         Metrics, the validation curve, QFM diagnostics and the selected ``state``.
     """
@@ -148,10 +120,15 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     objective = make_objective(cfg)
     # the student first: seed s gives it the initialisation of every other variant's seed-s run
     # (a teacher built before it would consume the generator); batches come from their own
+    width = tail["width"] if tail else width
     model = build_model(cfg.model, width=width)
+    if tail:  # the fine-tuning regime: the upstream's last stage(s) train too
+        attach(model, tail, cfg.model)
     if spec.teacher:
         tcfg, tstate = teacher_state
         teacher = build_model(from_dict(ModelConfig, tcfg, "model"), width=width)
+        if tail:
+            attach(teacher, tail, cfg.model)
         teacher.load_state_dict(tstate)
         u_tokens = data["unlabelled"][0]
         pseudo = torch.tensor(score(teacher, u_tokens), dtype=torch.float32)
@@ -160,9 +137,10 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         index = torch.cat([index, -1 - torch.arange(len(pseudo))])  # < 0: pseudo-labelled
         objective = DistillObjective(cfg.qfm, cfg.distill.lambda_kd, spec.seed)
     # fused: one kernel for every parameter (a small head's step is mostly optimizer overhead)
-    opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr, fused=True)
+    opt = torch.optim.AdamW(scaled_groups(model, param_groups(model, t.weight_decay)),
+                            lr=t.lr, fused=True)
     for g in opt.param_groups:
-        g["initial_lr"] = t.lr
+        g["initial_lr"] = t.lr * g["lr_scale"]
     per_epoch = max(len(mos) // t.batch_size, 1)
     epochs = 1 if cfg.shared.smoke else t.epochs
     if spec.match_steps and student_steps:
@@ -173,7 +151,7 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
 
     def batches(epoch):
         gen = torch.Generator().manual_seed(spec.seed * 1000003 + epoch)
-        return _batches(tokens, mos, index, t.batch_size, gen)
+        return _batches(tokens, mos, index, t.batch_size, gen, _flip(model))
 
     def validate(epoch):
         return {"srcc": correlations(score(model, val_tokens), val_mos.numpy(),
@@ -194,6 +172,7 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
                 logs_sum[k] = logs_sum.get(k, 0.0) + v
     model.load_state_dict(best_state)
     out = {"variant": spec.variant, "seed": spec.seed, "spurious": spec.spurious,
+           "halved": spec.halve or spec.spurious > 0,
            "epochs": len(history), "max_epochs": epochs, "steps": len(history) * per_epoch,
            "best_epoch": best["epoch"], "stopped_early": len(history) < epochs,
            # the cap reached while validation still improved: training was too short
@@ -214,10 +193,10 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         x, y, _ = data["test"]
         with torch.no_grad():
             model.eval()
-            emb = model.decoder.embed(model.select(x.float())).numpy()
+            feats = model.features(x.float())  # the cached tokens, or the tail's
+            emb = model.decoder.embed(model.select(feats)).numpy()
         out["share"] = noise_share(*pair_arrays(emb, y.numpy()))[0]
-        out["share_upstream"] = noise_share(*pair_arrays(x.float().mean(1).numpy(),
-                                                         y.numpy()))[0]
+        out["share_upstream"] = noise_share(*pair_arrays(feats.mean(1).numpy(), y.numpy()))[0]
     for part in ("test", "heldout"):
         if part in data:
             x, y, _ = data[part]
@@ -243,11 +222,12 @@ def _run_task(args) -> dict:
     bank = _BANK["bank"]
     if isinstance(source, str):  # the world's folder
         data = load_run_data(bank, source, spec.seed, spec.spurious, spec.cfg.shared.smoke,
-                             spec.split_table)
+                             spec.split_table, spec.halve)
     else:  # a real data set (qfm.study.real.RealSource): its splits, its images' views
         data = source.load(bank, spec.seed, spec.cfg.shared.smoke, bool(spec.teacher),
                            spec.split_table)
-    return train_run(spec, data, bank.width, teacher_state, student_steps)
+    return train_run(spec, data, bank.width, teacher_state, student_steps,
+                     bank.meta.get("tail"))
 
 
 def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
@@ -303,7 +283,7 @@ def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
 
 def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[int],
                spurious: float, extra: dict | None = None, per_variant: dict | None = None,
-               split_tables: dict | None = None) -> list[RunSpec]:
+               split_tables: dict | None = None, halve: bool = False) -> list[RunSpec]:
     """Specs of ``variants`` × ``seeds`` from ``params.yaml``'s ``variants`` section.
 
     Args:
@@ -313,6 +293,7 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
         per_variant: ``{variant: {dotted: value}}`` applied after ``extra`` (the tuned values,
             ``tune.json``'s ``chosen``); a variant's own keys win over both (ρ = 0 control).
         split_tables: ``{seed: image,split rows}`` replacing the world's split files (tuning).
+        halve: the knob's half of the training part at strength 0 too (see RunSpec).
     """
     from qfm.config import flatten
 
@@ -328,7 +309,7 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
                                   "train.split": seed, "world.spurious": spurious})
             specs.append(RunSpec(v, seed, cfg, spurious, study.get("teacher", ""),
                                  bool(study.get("match_steps", False)),
-                                 (split_tables or {}).get(seed)))
+                                 (split_tables or {}).get(seed), halve))
     return specs
 
 

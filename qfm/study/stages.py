@@ -40,8 +40,8 @@ import pandas as pd
 from qfm import paths
 from qfm.files import read_json, write_json
 from qfm.core.checkpoint import save_tensors
-from qfm.config import (TUNABLE, ConfigError, auto_keys, flatten, load_params, read_params,
-                        split_variant, to_dict)
+from qfm.config import (TUNABLE, ConfigError, auto_keys, flatten, load_params, override,
+                        read_params, split_variant, to_dict)
 from qfm.study.runs import make_specs, run_specs, summary_row
 
 KNOBS = {"lr": "train.lr", "rho": "qfm.rho", "lambda_qfm": "qfm.lambda_qfm",
@@ -59,13 +59,20 @@ def study_params(params: dict) -> dict:
             raise ConfigError(f"study.{key}: missing")
     for name, g in st["groups"].items():
         if not isinstance(g, dict) or not {"spurious", "variants"} <= set(g) or \
-                set(g) - {"spurious", "variants", "features", "seeds"}:
+                set(g) - {"spurious", "variants", "features", "seeds", "halve"}:
             raise ConfigError(f"study.groups.{name}: expected {{spurious: ..., variants: [...]}}"
-                              f" (optional: features, seeds)")
+                              f" (optional: features, seeds, halve)")
     for key, spec in st["tune"].items():
         if key in KNOBS and not (isinstance(spec, dict) and {"variants", "grid"} <= set(spec)):
             raise ConfigError(f"study.tune.{key}: expected {{variants: [...], grid: [...]}}")
     return st
+
+
+def _base(params_path, st: dict):
+    """The component sections, with the world study's own most epochs (``study.epochs``)
+    where it sets them (a real data set's study takes ``train.epochs``)."""
+    base = load_params(params_path)
+    return override(base, {"train.epochs": int(st["epochs"])}) if st.get("epochs") else base
 
 
 def _features(st: dict, group: dict | None = None) -> str:
@@ -157,7 +164,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
     """
     raw = read_params(params_path)
     st = study_params(raw if study is None else {"study": study})
-    base = load_params(params_path)
+    base = _base(params_path, st)
     tn = st["tune"]
     seeds = list(tn["seeds"])
     smoke, auto = base.shared.smoke, set(auto_keys(raw))
@@ -276,7 +283,7 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     """
     raw = read_params(params_path)
     st = study_params(raw if study is None else {"study": study})
-    base = load_params(params_path)
+    base = _base(params_path, st)
     if group not in st["groups"]:
         raise ConfigError(f"study.groups.{group}: unknown group "
                           f"(known: {', '.join(st['groups'])})")
@@ -288,7 +295,7 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     seeds = list(g.get("seeds", st["seeds"]))
     seeds = seeds[:2] if base.shared.smoke else seeds
     specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]),
-                       per_variant=extra)
+                       per_variant=extra, halve=bool(g.get("halve", False)))
     results = run_specs(specs, _features(st, g),
                         str(paths.world_dir()) if source is None else source,
                         st.get("workers", 2), progress)

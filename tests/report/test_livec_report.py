@@ -70,11 +70,28 @@ def test_ledger_has_every_claim_and_marks_untested_ones():
     c = livec.record(rows, VARIANTS)
     df = ledger.ledger_frame(c, c, {}, rows, rows)
     assert len(df) == 7
-    assert df["world"].str.contains("not tested").sum() == 2
+    assert df["world"].str.contains("not tested").sum() == 1  # the 8 data sets
+    assert df.loc[6, "world"] == "not run"  # the fine-tuning regime, not given
     assert df.loc[3, "LIVEC"].startswith("worse, Δ")  # gate_qfm vs gate
     assert "observed" in df.loc[0, "LIVEC"]
     none = ledger.ledger_frame(c, {}, None, rows, None)
     assert none.loc[3, "LIVEC"] == ledger.NOT_MEASURED
+    trained = ledger.ledger_frame(c, c, {}, rows, rows, (c, {}))
+    assert trained.loc[6, "world"].startswith("gate vs baseline: ")
+    assert "gate_qfm vs gate: worse, Δ" in trained.loc[6, "world"]
+    assert trained.loc[6, "LIVEC"] == ledger.NOT_MEASURED
+
+
+def test_regime_record_pairs_trained_with_frozen_by_seed():
+    rows = livec.rows_frame(measured_rows(DELTAS))
+    lifted = rows.assign(test_srcc=rows["test_srcc"] + 0.05 + 0.001 * rows["seed"])
+    rec = ledger.regime_record(rows, lifted[lifted["seed"] < 5], ["baseline", "gate"])
+    e = rec["gate_trained_vs_frozen"]["test_srcc"]
+    assert e["n"] == 5 and e["verdict"] == "better" and np.isclose(e["delta"], 0.052)
+    assert e["family"] == "regime" and e["reference"] == "gate (frozen)"
+    assert ledger.regime_record(rows, rows.iloc[:0], ["gate"]) == {}
+    frame = ledger.regime_frame(rec, {}, ["baseline", "gate"])
+    assert frame.loc[1, "LIVEC: trained − frozen"] == ledger.NOT_MEASURED
 
 
 def test_stats_are_mean_sd_and_median_over_splits_and_published_rows_follow_ours():

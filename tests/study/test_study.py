@@ -165,12 +165,16 @@ def test_spurious_changes_the_training_part_only(study_home, monkeypatch):
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     bank = FeatureBank(paths.features_dir() / "tiny.safetensors")
-    parts = {s: load_run_data(bank, str(paths.world_dir()), 0, s, False) for s in (0.0, 0.5, 1.0)}
+    parts = {s: load_run_data(bank, str(paths.world_dir()), 0, s, False, halve=True)
+             for s in (0.0, 0.5, 1.0)}  # the sweep: the knob's half at every strength
+    whole = load_run_data(bank, str(paths.world_dir()), 0, 0.0, False)  # main: no knob
     for part in ("val", "test", "heldout"):
         for s in (0.5, 1.0):
             pd.testing.assert_frame_equal(parts[s][part][2], parts[0.0][part][2])
     sizes = {s: len(p["train"][2]) for s, p in parts.items()}
-    assert len(set(sizes.values())) == 1  # same size at every strength
+    assert len(set(sizes.values())) == 1  # same size at every strength of the sweep
+    assert len(whole["train"][2]) > sizes[0.0] and \
+        set(parts[0.0]["train"][2]["image"]) < set(whole["train"][2]["image"])
     assert set(parts[1.0]["train"][2]["image"]) != set(parts[0.0]["train"][2]["image"])
     unl = set(parts[0.0]["unlabelled"][2]["content"])
     assert unl <= set(parts[0.0]["train"][2]["content"])  # teachers see training contents only

@@ -199,8 +199,9 @@ def test_toc_lists_every_page_and_no_removed_notebook():
         assert path.with_suffix(".md").is_file() or f.startswith(("executed/", "measured/")), f
     executed = {f.split("/", 1)[1] for f in files if f.startswith("executed/")}
     groups = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["groups"]
-    expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study", "clive"}
-    assert "measured/clive" in files  # committed: a clone without CLIVE still shows it
+    measured = {"clive", "finetune"}  # committed: a clone without CLIVE still shows them
+    expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study"} - measured
+    assert {f"measured/{m}" for m in measured} <= set(files)
     assert executed == expected | {f"study_{g}" for g in groups}  # study runs once per group
     assert "glossary" in files
 
@@ -282,19 +283,8 @@ def test_no_two_nav_entries_share_a_title(html):
     assert not shared, shared
 
 
-# Pages other changes are fixing (issue 23): their placeholders are known, not accepted.
-PLACEHOLDERS_BEING_FIXED = {
-    "protocol": "book/protocol.md shows qfm.paper.paper_flags(): PAPER_PROFILE's "
-                "model.weights is '/path/to/deit3_small.safetensors'",
-    "executed/figures": "qfm/paper.py PAPER_PROFILE model.weights is '/path/to/…' and the "
-                        "figures notebook shows profile_table",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [
-    pytest.param(f, marks=pytest.mark.xfail(reason=PLACEHOLDERS_BEING_FIXED[f]))
-    if f in PLACEHOLDERS_BEING_FIXED else f for f in toc_files()])
+@pytest.mark.parametrize("page", toc_files())
 def test_no_page_shows_a_placeholder(html, page):
     found = placeholders((html / f"{page}.html").read_text(errors="replace"))
     assert not found, found
