@@ -199,6 +199,8 @@ def main() -> None:
                    help="--run: OMP_NUM_THREADS of the stages (0: leave as is; default 1, "
                    "as busy shared cores make more threads spin-wait)")
     p.add_argument("--save-log", type=Path, help="--run: write the time-stamped log here")
+    p.add_argument("--keep", type=Path, help="--run: make the fresh copy here and keep it (its "
+                   "outputs, DVC cache and dvc.lock can then be adopted by the checkout)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the checkout (default .)")
     p.add_argument("dvc_args", nargs="*", help="after --: extra `dvc repro` arguments, "
                    "e.g. -- --keep-going world upstream")
@@ -215,8 +217,10 @@ def main() -> None:
         if args.smoke and args.in_place:
             p.error("--smoke edits params.yaml: only in a copy (drop --in-place)")
         repo = args.repo.resolve()
+        if args.keep and args.keep.exists():
+            p.error(f"--keep {args.keep}: exists (give a new folder)")
         with tempfile.TemporaryDirectory(prefix="qfm-pipeline-") as tmp:
-            work = repo if args.in_place else Path(tmp)
+            work = repo if args.in_place else (args.keep.resolve() if args.keep else Path(tmp))
             if not args.in_place:
                 copy_tree(repo, work)
                 subprocess.run(["git", "init", "-q"], cwd=work, check=True)

@@ -33,13 +33,14 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def record(rows: pd.DataFrame, variants, ladder=()) -> dict:
-    """The LIVEC group of the verdict record, judged by exactly the world's functions
-    (:func:`qfm.report.claims.verdict_record`, the same families); ``{}`` when never measured.
+    """The LIVEC group of the verdict record (or of any one group's rows, e.g. the fine-tuning
+    regime's), judged by exactly the world's functions (:func:`qfm.report.claims.verdict_record`,
+    the same families); ``{}`` when never measured.
     """
     if rows.empty:
         return {}
     ran = [v for v in variants if v in set(rows["variant"])]
-    rec = verdict_record(rows, {GROUP: ran}, ladder)
+    rec = verdict_record(rows.assign(group=GROUP), {GROUP: ran}, ladder)  # any one group
     rec.pop(INTERACTION, None)  # one strength: no sweep
     return rec[GROUP]
 

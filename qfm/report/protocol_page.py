@@ -182,7 +182,11 @@ def commands(raw: dict, dataset: str = "koniq10k") -> dict[str, str]:
 
 def queue_recipe(params_text: str) -> str:
     """The DVC queue recipe of params.yaml's comment block under ``protocol:`` (its one
-    definition), uncommented: the lines after ``# Paper profile`` that start ``#   ``."""
+    definition), uncommented: the lines after ``# Paper profile`` that start ``#   ``; a
+    params file without that block (e.g. one written back by a YAML dumper, which drops
+    comments) gives a one-line note saying so."""
+    if "# Paper profile" not in params_text:
+        return "# (this params.yaml has no queue recipe: see the repository's params.yaml)"
     block = params_text[params_text.index("# Paper profile"):]
     lines = []
     for line in block.splitlines():

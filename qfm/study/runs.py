@@ -172,7 +172,6 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
                 logs_sum[k] = logs_sum.get(k, 0.0) + v
     model.load_state_dict(best_state)
     out = {"variant": spec.variant, "seed": spec.seed, "spurious": spec.spurious,
-           "halved": spec.halve or spec.spurious > 0,
            "epochs": len(history), "max_epochs": epochs, "steps": len(history) * per_epoch,
            "best_epoch": best["epoch"], "stopped_early": len(history) < epochs,
            # the cap reached while validation still improved: training was too short

@@ -201,7 +201,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
             t = probe[v].teacher
             given = {(t, s, 0.0): r for s, r in zip(seeds, run(t, context(t)))}
         specs = make_specs(raw, base, [v], seeds, 0.0, per_variant={v: ctx},
-                           split_tables=tables)
+                           split_tables=tables, halve=bool(st.get("halve", False)))
         res = run_specs(specs, _features(st), str(world) if source is None else source,
                         st.get("workers", 2), progress, given=given)
         memo[key] = res if v in teachers else [summary_row(r) for r in res]
@@ -295,7 +295,7 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     seeds = list(g.get("seeds", st["seeds"]))
     seeds = seeds[:2] if base.shared.smoke else seeds
     specs = make_specs(raw, base, list(g["variants"]), seeds, float(g["spurious"]),
-                       per_variant=extra, halve=bool(g.get("halve", False)))
+                       per_variant=extra, halve=bool(g.get("halve", st.get("halve", False))))
     results = run_specs(specs, _features(st, g),
                         str(paths.world_dir()) if source is None else source,
                         st.get("workers", 2), progress)
