@@ -1,9 +1,9 @@
 """Every comparison the book states, as one record: which comparisons, their Holm families,
 ``results/verdicts.json`` (DVC metrics) and the answer lines glued into the prose.
 
-Judged by :mod:`qfm.report.verdict`: paired by seed, a 95 % t interval of the mean Δ, the
-t-test p Holm-adjusted within the comparison's family (it decides the verdict), the Wilcoxon
-signed-rank p beside it as a robustness check. The tables of :mod:`qfm.report.study` read this
+Judged by :mod:`qfm.report.verdict`: paired by seed, a 95 % bootstrap-t interval of the mean
+Δ, its test's p Holm-adjusted within the comparison's family (it decides the verdict), the
+Wilcoxon signed-rank p beside it as a robustness check. The tables of :mod:`qfm.report.study` read this
 record, so a table and a glued line never disagree.
 
 Holm families, per study group (a comparison belongs to the first family listing it; one
@@ -21,8 +21,8 @@ whose two variants did not both run is left out):
 
 Across the sweep groups (record key ``sweep_interaction``): family ``sweep`` — per seed, the
 least-squares slope over the spurious strengths of (gate_qfm − gate) and of (full − gate),
-then a t interval over seeds (``grows`` / ``shrinks``: does the advantage over the gate grow
-with the knob); family ``sweep_baseline`` — the same for each sweep variant − baseline.
+then a bootstrap-t interval over seeds (``grows`` / ``shrinks``: does the advantage over the
+gate grow with the knob); family ``sweep_baseline`` — the same for each sweep variant − baseline.
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ def _num(x) -> float:
 
 
 def answer(row, metric: str | None = None, label: str | None = None) -> str:
-    """One line: the verdict, then the evidence — ``better (Δ test SRCC +0.012, 95 % t-CI
-    [+0.004, +0.020], Holm p = 0.003, Wilcoxon p = 0.004, 10 paired seeds)``.
+    """One line: the verdict, then the evidence — ``better (Δ test SRCC +0.012, 95 %
+    bootstrap-t CI [+0.004, +0.020], Holm p = 0.003, Wilcoxon p = 0.004, 10 paired seeds)``.
 
     Args:
         row: a record entry (dict) or a comparison row (its ``metric`` names the metric).
@@ -153,7 +153,7 @@ def answer(row, metric: str | None = None, label: str | None = None) -> str:
         seeds += f", spurious strengths {get('strengths')}"
     if n < MIN_SEEDS or math.isnan(lo):
         return f"{get('verdict')} ({what} {delta:+.3f}, {seeds}: too few for an interval)"
-    return (f"{get('verdict')} ({what} {delta:+.3f}, 95 % t-CI [{lo:+.3f}, {hi:+.3f}], "
+    return (f"{get('verdict')} ({what} {delta:+.3f}, 95 % bootstrap-t CI [{lo:+.3f}, {hi:+.3f}], "
             f"Holm p {_p_text(get('p_holm'))}, Wilcoxon p {_p_text(get('p_wilcoxon'))}, "
             f"{seeds})")
 

@@ -93,7 +93,7 @@ def deltas_figure(paired: pd.DataFrame, cmp: pd.DataFrame, path: str | Path,
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncol=2,
               handles=[*ax.get_legend_handles_labels()[0],
                        plt.Line2D([], [], color="0.3", marker="D", lw=3,
-                                  label="mean and 95 % t-CI (colour = verdict)")])
+                                  label="mean and 95 % bootstrap-t CI (colour = verdict)")])
     return _save(fig, path)
 
 

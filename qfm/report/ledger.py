@@ -69,17 +69,17 @@ def short(e: dict | None, missing: str = "not run") -> str:
 
 def attribution_frame(world: dict | None, livec: dict | None,
                       comparisons=ATTRIBUTION) -> pd.DataFrame:
-    """One row per comparison: its entries' Δ test SRCC [95 % t-CI] and verdict on the world
-    and on LIVEC (:data:`NOT_MEASURED` where LIVEC has no record, "not run" where a variant
+    """One row per comparison: its entries' Δ test SRCC [95 % bootstrap-t CI] and verdict on
+    the world and on LIVEC (:data:`NOT_MEASURED` where LIVEC has no record, "not run" where a variant
     did not run)."""
     lmiss = NOT_MEASURED if not livec else "not run"
     rows = []
     for v, r, what in comparisons:
         w, c = _entry(world, v, r), _entry(livec, v, r)
         rows.append({"comparison": f"{v} vs {r}", "what it asks": what,
-                     "world: Δ test SRCC [95 % t-CI]": cell(w),
+                     "world: Δ test SRCC [95 % bootstrap-t CI]": cell(w),
                      "world: verdict": verdict_cell(w),
-                     "LIVEC: Δ test SRCC [95 % t-CI]": cell(c, lmiss),
+                     "LIVEC: Δ test SRCC [95 % bootstrap-t CI]": cell(c, lmiss),
                      "LIVEC: verdict": verdict_cell(c, lmiss)})
     return pd.DataFrame(rows)
 
@@ -87,20 +87,21 @@ def attribution_frame(world: dict | None, livec: dict | None,
 def attribution_table(world: dict | None, livec: dict | None) -> Table:
     """The intro's two-column answer (:func:`attribution_frame`) as the book's table."""
     df = attribution_frame(world, livec).drop(columns="what it asks")  # the prose says it
-    return html_table(df, numeric=["world: Δ test SRCC [95 % t-CI]",
-                                   "LIVEC: Δ test SRCC [95 % t-CI]"],
+    return html_table(df, numeric=["world: Δ test SRCC [95 % bootstrap-t CI]",
+                                   "LIVEC: Δ test SRCC [95 % bootstrap-t CI]"],
                       notes="paired by seed (world: content splits; LIVEC: random 80/20 "
-                            "splits); 95 % t interval of the mean Δ; verdict from the t-test p "
-                            "Holm-adjusted within its family (results/verdicts.json)")
+                            "splits); 95 % bootstrap-t interval of the mean Δ; verdict from "
+                            "its test's p Holm-adjusted within its family "
+                            "(results/verdicts.json)")
 
 
 def regime_table(world: dict | None, livec: dict | None) -> Table:
     """The attribution under the fine-tuning regime (its groups of the verdict record)."""
     df = attribution_frame(world, livec, TRAINED).drop(columns="what it asks")
-    return html_table(df, numeric=["world: Δ test SRCC [95 % t-CI]",
-                                   "LIVEC: Δ test SRCC [95 % t-CI]"],
+    return html_table(df, numeric=["world: Δ test SRCC [95 % bootstrap-t CI]",
+                                   "LIVEC: Δ test SRCC [95 % bootstrap-t CI]"],
                       notes=f"{REGIME}; each variant with its frozen study's tuned values; "
-                            "paired t interval, Holm within the regime's intro family")
+                            "paired bootstrap-t interval, Holm within the regime's intro family")
 
 
 def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
@@ -210,5 +211,5 @@ def _trained_text(group: dict | None, missing: str) -> str:
 def ledger_table(*args, **kwargs) -> Table:
     """:func:`ledger_frame` as the book's table."""
     return html_table(ledger_frame(*args, **kwargs),
-                      notes="verdict, paired Δ [95 % t-CI] over seeds; world = the embedded "
-                            "default (pseudo-MOS); LIVEC = 930 of its 1,162 photos, human MOS")
+                      notes="verdict, paired Δ [95 % bootstrap-t CI] over seeds; world = "
+                            "the embedded default (pseudo-MOS); LIVEC = 930 of its 1,162 photos, human MOS")

@@ -3,7 +3,7 @@ built from them (formatted by :func:`qfm.report.tables.html_table`).
 
 Reads ``results/study/`` (written by the stages ``tune``, ``study@<group>`` and ``default``);
 trains and measures nothing. Every verdict a table shows is read from the record of
-:mod:`qfm.report.claims` (paired t interval, Holm-adjusted t-test p, Wilcoxon p), so no
+:mod:`qfm.report.claims` (paired bootstrap-t interval, its Holm-adjusted p, Wilcoxon p), so no
 verdict is ever typed and none disagrees with ``results/verdicts.json``.
 """
 
@@ -39,8 +39,8 @@ def load_rows(study_dir: str | Path, groups) -> pd.DataFrame:
 
 def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
                reference: str = "baseline") -> pd.DataFrame:
-    """:func:`qfm.report.verdict.compare` of ``variants`` (reference excluded) against ``reference``,
-    on the variants that ran (one Holm family), with the Δ [CI] text added (``delta_ci``)."""
+    """:func:`qfm.report.verdict.compare` of ``variants`` (reference excluded) against
+    ``reference``, on the variants that ran (one Holm family), with the Δ [CI] text added (``delta_ci``)."""
     ran = [v for v in variants if v != reference and v in set(rows["variant"])]
     out = compare(rows, ran, reference, metric)
     out["delta_ci"] = [ci_text(r.delta, r.ci_lo, r.ci_hi) for r in out.itertuples()]
@@ -49,13 +49,13 @@ def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
 
 def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "test_srcc"
                 ) -> Table:
-    """variant | (what it is) | paired Δ vs reference [95 % t-CI] | Holm p (family) |
+    """variant | (what it is) | paired Δ vs reference [95 % bootstrap-t CI] | Holm p (family) |
     Wilcoxon p | seeds ahead | verdict."""
     ref = cmp["reference"].iloc[0] if "reference" in cmp and len(cmp) else "baseline"
     df = pd.DataFrame({"variant": cmp["variant"]})
     if describe is not None:
         df["what it is"] = [describe.get(v, "") for v in cmp["variant"]]
-    delta = f"Δ {metric_label(metric)} vs {ref} [95 % t-CI]"
+    delta = f"Δ {metric_label(metric)} vs {ref} [95 % bootstrap-t CI]"
     df[delta] = cmp["delta_ci"]
     fam = cmp["family"] if "family" in cmp else [""] * len(cmp)
     df["Holm p (family)"] = [f"{fmt(p)} ({f})" if f else fmt(p)
@@ -64,7 +64,7 @@ def delta_table(cmp: pd.DataFrame, describe: dict | None = None, metric: str = "
     df["seeds ahead"] = [f"{w}/{n}" for w, n in zip(cmp["wins"], cmp["n"])]
     df["verdict"] = cmp["verdict"]
     return html_table(df, numeric=[delta, "Holm p (family)", "Wilcoxon p", "seeds ahead"],
-                      notes="paired by seed; verdict: the interval excludes 0 and the t-test "
+                      notes="paired by seed; verdict: the interval excludes 0 and its test's "
                             "p, Holm-adjusted within its family, is below 0.05")
 
 
@@ -118,7 +118,7 @@ def mean_ci_frame(rows: pd.DataFrame, by: str, metric: str, variant: str | None 
 
 def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
     """One row per spurious strength and variant: the baseline's own test SRCC there, the
-    variant's paired Δ against it [95 % t-CI] and the verdict."""
+    variant's paired Δ against it [95 % bootstrap-t CI] and the verdict."""
     base = base.set_index("spurious")
     df = pd.DataFrame({
         "spurious strength": [f"{s:g}" for s in sweep["spurious"]],
@@ -126,11 +126,11 @@ def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
             ci_text(base.at[s, 'mean'], base.at[s, 'ci_lo'], base.at[s, 'ci_hi'], ".3f")
             for s in sweep["spurious"]],
         "variant": sweep["variant"],
-        "Δ test SRCC vs baseline [95 % t-CI]": sweep["delta_ci"],
+        "Δ test SRCC vs baseline [95 % bootstrap-t CI]": sweep["delta_ci"],
         "verdict": sweep["verdict"]})
     return html_table(df.sort_values(["spurious strength", "variant"], kind="stable"),
                       numeric=["spurious strength", "baseline test SRCC [95 % t-CI]",
-                               "Δ test SRCC vs baseline [95 % t-CI]"])
+                               "Δ test SRCC vs baseline [95 % bootstrap-t CI]"])
 
 
 def best_last_table(rows: pd.DataFrame, variants) -> Table:
@@ -242,17 +242,19 @@ def ladder_frame(rows: pd.DataFrame, ladder, group: dict) -> pd.DataFrame:
 
 
 def ladder_table(frame: pd.DataFrame) -> Table:
-    """Rung | test SRCC mean [95 % t-CI] | Δ against the rung below [95 % t-CI] | verdict."""
+    """Rung | test SRCC mean [95 % t-CI] | Δ against the rung below [95 % bootstrap-t CI] |
+    verdict."""
     prev = [MISSING] + list(frame["variant"].iloc[:-1])
     df = pd.DataFrame({
         "variant": frame["variant"],
         "test SRCC, mean [95 % t-CI]": [ci_text(r.mean, r.ci_lo, r.ci_hi, ".3f")
                                       for r in frame.itertuples()],
         "compared with": prev,
-        "paired Δ [95 % t-CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
+        "paired Δ [95 % bootstrap-t CI]": [ci_text(r.step_delta, r.step_lo, r.step_hi)
                                for r in frame.itertuples()],
         "verdict": [r.step_verdict or MISSING for r in frame.itertuples()]})
-    return html_table(df, numeric=["test SRCC, mean [95 % t-CI]", "paired Δ [95 % t-CI]"])
+    return html_table(df, numeric=["test SRCC, mean [95 % t-CI]",
+                                   "paired Δ [95 % bootstrap-t CI]"])
 
 
 def seed_table(rows, metrics=("val_srcc", "test_srcc")) -> Table:

@@ -155,6 +155,8 @@ def run_clive(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     data = real.fingerprint(src.table)
     want = {"model": to_dict(base.model), "recipe": vars(recipe), "data": data}
     cached = read_json(sidecar(feats)) if sidecar(feats).is_file() else {}  # no tokens read
+    if "recipe" in cached:  # a cache made before a recipe field existed has its default
+        cached["recipe"] = {**vars(real.TokenRecipe()), **cached["recipe"]}
     if not feats.is_file() or any(cached.get(k) != v for k, v in want.items()):
         real.extract(base.model, root, src.table, recipe, feats, progress=progress)
     out.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ def test_two_column_answer_reads_both_records_and_says_not_measured():
     assert df.loc["gate_qfm vs gate", "world: verdict"].startswith("better")
     assert df.loc["gate_qfm vs gate", "LIVEC: verdict"].startswith("worse")
     e = c["gate_vs_baseline"]["test_srcc"]
-    assert df.loc["gate vs baseline", "LIVEC: Δ test SRCC [95 % t-CI]"] == \
+    assert df.loc["gate vs baseline", "LIVEC: Δ test SRCC [95 % bootstrap-t CI]"] == \
         f"{e['delta']:+.3f} [{e['ci_lo']:+.3f}, {e['ci_hi']:+.3f}]"
     assert {"full vs baseline", "full vs gate_qfm", "gate vs gate_params"} <= set(df.index)
     empty = ledger.attribution_frame(w, {})

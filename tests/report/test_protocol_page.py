@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from qfm.cli import build_parser

@@ -35,7 +35,7 @@ def test_verdicts_come_from_the_paired_interval():
     assert cmp.at["up", "verdict"] == "better" and cmp.at["down", "verdict"] == "worse"
     assert cmp.at["up", "wins"] == 10
     line = claims.answer(next(sr.comparison(r, ["up"]).itertuples()))
-    assert line.startswith("better (Δ test SRCC +0.0") and "95 % t-CI [+" in line
+    assert line.startswith("better (Δ test SRCC +0.0") and "95 % bootstrap-t CI [+" in line
     assert "Holm p < 0.001, Wilcoxon p = 0.002, 10 paired seeds)" in line
     few = claims.answer(next(sr.comparison(r[r["seed"] < 3], ["up"]).itertuples()))
     assert few.startswith("too few seeds (Δ test SRCC +0.0") and "CI" not in few
@@ -94,7 +94,7 @@ def test_verdict_record_holds_every_named_comparison_with_its_family():
     assert set(e) == {"variant", "reference", "metric", "n", "delta", "ci_lo", "ci_hi",
                       "method", "p", "p_wilcoxon", "p_holm", "family", "wins", "verdict"}
     assert e["family"] == "intro" and e["verdict"] == "better" and e["n"] == 10
-    assert e["method"] == "t" and e["p_holm"] >= e["p"]
+    assert e["method"] == "bootstrap-t" and e["p_holm"] >= e["p"]
     intro = [main[k]["test_srcc"] for k in ("gate_vs_baseline", "gate_qfm_vs_gate",
                                             "full_vs_gate", "full_vs_baseline")]
     assert sorted(x["p_holm"] for x in intro) == pytest.approx(  # Holm over these four

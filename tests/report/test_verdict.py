@@ -1,5 +1,6 @@
-"""Paired verdicts: the t interval against scipy, Holm on known p-values, the Wilcoxon p, the
-verdict read from the Holm-adjusted p, and the per-seed slope of an interaction."""
+"""Paired verdicts: the bootstrap-t interval and the test it inverts, the t interval against
+scipy (descriptive means), Holm on known p-values, the Wilcoxon p, the verdict read from the
+Holm-adjusted p, and the per-seed slope of an interaction."""
 
 from __future__ import annotations
 
@@ -22,6 +23,22 @@ def test_t_interval_matches_scipy_and_is_absent_below_five_seeds():
     assert lo2[0] == pytest.approx(lo) and hi2[1] == pytest.approx(2 * hi)
     assert all(np.isnan(vd.t_interval(SAMPLE[:4])))
     assert np.isnan(vd.t_test_p(SAMPLE[:4])) and np.isnan(vd.wilcoxon_p(SAMPLE[:4]))
+
+
+def test_bootstrap_t_inverts_its_test_is_seeded_and_follows_skew():
+    lo, hi, p = vd.bootstrap_t(SAMPLE)
+    assert lo < SAMPLE.mean() < hi and p < 0.05 and lo > 0  # 0 outside ⇔ p < 0.05
+    for shift in (0.002, 0.003, 0.006):
+        lo, hi, p = vd.bootstrap_t(SAMPLE - shift)
+        assert (lo > 0) == (p < 0.05)
+    assert vd.bootstrap_t(SAMPLE) == vd.bootstrap_t(SAMPLE)  # seeded: the same every run
+    assert all(np.isnan(vd.bootstrap_t(SAMPLE[:4])))
+    assert vd.bootstrap_t(np.zeros(10)) == (0.0, 0.0, 1.0)
+    assert vd.bootstrap_t(np.full(10, 0.01))[2] == 0.0
+    skewed = np.random.default_rng(3).exponential(1.0, 10) - 1.0  # a long right tail
+    lo, hi, _ = vd.bootstrap_t(skewed)
+    assert hi - skewed.mean() > skewed.mean() - lo  # the interval leans into the tail
+    assert vd.judge(SAMPLE)["method"] == "bootstrap-t"
 
 
 def test_tests_match_scipy_and_handle_degenerate_differences():
@@ -47,7 +64,7 @@ def test_verdict_needs_the_holm_adjusted_p():
     assert vd.verdict(0.01, 0.03, 0.051) == "no difference detected"
     assert vd.verdict(0.01, 0.03, float("nan")) == "no difference detected"
     assert vd.verdict(0.01, 0.03, 0.01, ("higher", "lower")) == "higher"
-    # p ≈ 0.022: significant alone, not in a family of three (Holm: 3 p ≈ 0.065)
+    # bootstrap-t p ≈ 0.04: significant alone, not in a family of three (Holm: 3 p ≈ 0.11)
     e = vd.judge(SAMPLE - 0.002)
     assert 0.05 / 3 < e["p"] < 0.05 and e["ci_lo"] > 0
     assert vd.settle([dict(e)])[0]["verdict"] == "better"
@@ -66,14 +83,14 @@ def frame(deltas: dict[str, np.ndarray], n: int = 10) -> pd.DataFrame:
 
 def test_compare_keeps_its_columns_adds_the_tests_and_adjusts_over_the_variants():
     rng = np.random.default_rng(0)
-    rows = frame({"up": 0.02 + 0.005 * rng.standard_normal(10), "weak": SAMPLE - 0.003,
+    rows = frame({"up": 0.02 + 0.005 * rng.standard_normal(10), "weak": SAMPLE - 0.002,
                   "none": 0.01 * rng.standard_normal(10)})
     cmp = vd.compare(rows, ["baseline", "up", "weak", "none"]).set_index("variant")
     assert {"n", "mean", "sd", "delta", "ci_lo", "ci_hi", "wins", "verdict", "method", "p",
             "p_wilcoxon", "p_holm"} <= set(cmp.columns)
     assert cmp.at["baseline", "verdict"] == "reference"
-    assert cmp.at["up", "verdict"] == "better" and cmp.at["up", "method"] == "t"
-    assert cmp.at["weak", "p_holm"] == pytest.approx(2 * cmp.at["weak", "p"])  # 2nd of 3: p ≈ 0.042
+    assert cmp.at["up", "verdict"] == "better" and cmp.at["up", "method"] == "bootstrap-t"
+    assert cmp.at["weak", "p_holm"] == pytest.approx(2 * cmp.at["weak", "p"])  # 2nd of 3: p ≈ 0.04
     assert cmp.at["weak", "ci_lo"] > 0 and cmp.at["weak", "verdict"] == "no difference detected"
     assert cmp.at["none", "verdict"] == "no difference detected"
     few = vd.compare(frame({"up": np.full(10, 0.02)}).query("seed < 3"), ["up"])
@@ -95,7 +112,7 @@ def test_slope_of_the_paired_difference_over_the_knob():
            for k in seeds]
     assert got.to_numpy() == pytest.approx(ref)
     (e,) = vd.judge_slopes(rows, [("a", "b")], "sweep")
-    assert e["verdict"] == "grows" and e["method"] == "t-slope" and e["ci_lo"] < 0.04 < e["ci_hi"]
+    assert e["verdict"] == "grows" and e["method"] == "bootstrap-t slope" and e["ci_lo"] < 0.04 < e["ci_hi"]
     flat = rows.assign(test_srcc=np.where(rows.variant == "a", rows.test_srcc - 0.04 *
                                           rows.spurious, rows.test_srcc))
     assert vd.judge_slopes(flat, [("a", "b")], "sweep")[0]["verdict"] != "grows"

@@ -10,7 +10,7 @@ import yaml
 
 from qfm.config import ConfigError, override, RunConfig, to_dict
 from qfm.study import finetune, real
-from test_real import ROOT, clive_tree  # noqa: F401  (the synthetic CLIVE tree fixture)
+from test_real import ROOT, clive_tree, params_without_data  # noqa: F401  (clive_tree: fixture)
 
 
 def lite_cfg():
@@ -95,20 +95,10 @@ def test_the_tail_trains_and_world_inputs_cover_every_image(tmp_path, monkeypatc
                for k in init if "running" in k)  # its batch-norm statistics did not
 
 
-def test_the_stage_without_data_changes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("QFM_HOME", str(tmp_path))
-    monkeypatch.delenv("QFM_DATA", raising=False)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["clive"]["root"] = str(tmp_path / "nowhere")
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(raw))
-    out = tmp_path / "measured"
-    out.mkdir()
-    (out / "finetune.json").write_text('{"rows": []}')
-    res = finetune.run_finetune(params, out, progress=False)
-    assert res["status"] == "no data" and "no CLIVE copy found" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["finetune.json"]
+def test_the_stage_needs_its_group(tmp_path, monkeypatch):
+    params = params_without_data(tmp_path, monkeypatch)
+    raw = yaml.safe_load(params.read_text())
     del raw["study"]["groups"]["finetune"]
     params.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="study.groups.finetune"):
-        finetune.run_finetune(params, out, progress=False)
+        finetune.run_finetune(params, tmp_path / "out", progress=False)

@@ -121,19 +121,29 @@ def test_status_is_stale_when_code_or_params_change(tmp_path, monkeypatch):
     assert measured.status(tmp_path / "none", params)["present"] is False
 
 
-def test_the_stage_without_data_changes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("QFM_HOME", str(tmp_path))  # no data/livec, no ../shared beside it
+def params_without_data(tmp_path, monkeypatch) -> Path:
+    """A params.yaml whose CLIVE root is nowhere, in a home with no data (no ../shared)."""
+    monkeypatch.setenv("QFM_HOME", str(tmp_path))
     monkeypatch.delenv("QFM_DATA", raising=False)
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["clive"]["root"] = str(tmp_path / "nowhere")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
+    return params
+
+
+@pytest.mark.parametrize("stage,kept", [("clive", "livec.json"), ("finetune", "finetune.json")])
+def test_the_stage_without_data_changes_nothing(stage, kept, tmp_path, monkeypatch, capsys):
+    from qfm.study import finetune
+
+    params = params_without_data(tmp_path, monkeypatch)
     out = tmp_path / "measured"
     out.mkdir()
-    (out / "livec.json").write_text('{"rows": []}')
-    res = measured.run_clive(params, out, progress=False)
+    (out / kept).write_text('{"rows": []}')
+    run = measured.run_clive if stage == "clive" else finetune.run_finetune
+    res = run(params, out, progress=False)
     assert res["status"] == "no data" and "no CLIVE copy found" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["livec.json"]
+    assert sorted(p.name for p in out.iterdir()) == [kept]
 
 
 @pytest.mark.skipif(not (SHARED / "Data").is_dir(),
