@@ -87,3 +87,22 @@ def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:
         return ("validation switched QFM's term off (λ_qfm = 0 chosen), so gate_qfm and its "
                 "controls train exactly as gate does: their Δ over gate is 0 by construction")
     return f"validation kept QFM's term on (λ_qfm = {float(lam):g} chosen)"
+
+
+def architecture_table(probe: dict | None) -> Table:
+    """The head's fixed sizes against their alternatives on validation
+    (``benchmarks/results/architecture_choices.json``), or a note that the probe never ran."""
+    if not probe:
+        return html_table(pd.DataFrame({"setting": ["not measured yet (benchmarks/"
+                                                    "architecture_choices.py)"]}))
+    df = pd.DataFrame(probe["rows"])
+    out = pd.DataFrame({
+        "setting": df["key"], "probed on": df["variant"],
+        "value": [f"{v:g}" for v in df["value"]], "validation SRCC": df["val_srcc"],
+        "params.yaml": ["used" if u else "" for u in df["in_params"]],
+        "validation": ["best" if b else "" for b in df["best_on_validation"]]})
+    return html_table(out, {"validation SRCC": ".4f"}, numeric=["value", "validation SRCC"],
+                      notes=f"mean validation SRCC over the tuning seeds "
+                            f"({', '.join(map(str, probe['seeds']))}) on the tuner's splits, "
+                            f"each variant at its tuned values; test is never read. "
+                            f"qfm.anchors 0 = every anchor")
