@@ -61,9 +61,10 @@ def main() -> None:
             print(rows[-1], flush=True)
     for key, _, _ in PROBES:
         group = [r for r in rows if r["key"] == key]
-        best = max(group, key=lambda r: r["val_srcc"])
-        for r in group:
-            r["best_on_validation"] = r is best
+        top = max(r["val_srcc"] for r in group)
+        for r in group:  # a tie (e.g. anchors while λ_qfm = 0 switches QFM off) has no best
+            r["best_on_validation"] = r["val_srcc"] >= top - 1e-12 and \
+                sum(x["val_srcc"] >= top - 1e-12 for x in group) < len(group)
     record.finish({"seeds": seeds, "selected_on": "validation SRCC, mean over the tuning seeds",
                    "rows": rows}, args.out)
 

@@ -96,11 +96,14 @@ def architecture_table(probe: dict | None) -> Table:
         return html_table(pd.DataFrame({"setting": ["not measured yet (benchmarks/"
                                                     "architecture_choices.py)"]}))
     df = pd.DataFrame(probe["rows"])
+    top = df.groupby("key")["val_srcc"].transform("max")
+    tied = df.groupby("key")["val_srcc"].transform(lambda v: np.ptp(v) < 1e-9)
     out = pd.DataFrame({
         "setting": df["key"], "probed on": df["variant"],
         "value": [f"{v:g}" for v in df["value"]], "validation SRCC": df["val_srcc"],
         "params.yaml": ["used" if u else "" for u in df["in_params"]],
-        "validation": ["best" if b else "" for b in df["best_on_validation"]]})
+        "validation": ["all equal" if t else ("best" if v >= m - 1e-12 else "")
+                       for v, m, t in zip(df["val_srcc"], top, tied)]})
     return html_table(out, {"validation SRCC": ".4f"}, numeric=["value", "validation SRCC"],
                       notes=f"mean validation SRCC over the tuning seeds "
                             f"({', '.join(map(str, probe['seeds']))}) on the tuner's splits, "
