@@ -101,7 +101,8 @@ def regime_table(world: dict | None, livec: dict | None) -> Table:
     return html_table(df, numeric=["world: Δ test SRCC [95 % bootstrap-t CI]",
                                    "LIVEC: Δ test SRCC [95 % bootstrap-t CI]"],
                       notes=f"{REGIME}; each variant with its frozen study's tuned values; "
-                            "paired bootstrap-t interval, Holm within the regime's intro family")
+                            "paired by seed; at 5 seeds a t interval and t-test (the bootstrap-t is erratic there: "
+                            "see Limitations), Holm within the regime's intro family")
 
 
 def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,

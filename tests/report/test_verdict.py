@@ -39,6 +39,9 @@ def test_bootstrap_t_inverts_its_test_is_seeded_and_follows_skew():
     lo, hi, _ = vd.bootstrap_t(skewed)
     assert hi - skewed.mean() > skewed.mean() - lo  # the interval leans into the tail
     assert vd.judge(SAMPLE)["method"] == "bootstrap-t"
+    five = vd.judge(SAMPLE[:5])  # below BOOT_MIN_SEEDS: the t interval and t-test
+    assert five["method"] == "t" and (five["ci_lo"], five["ci_hi"]) == vd.t_interval(SAMPLE[:5])
+    assert five["p"] == vd.t_test_p(SAMPLE[:5])
 
 
 def test_tests_match_scipy_and_handle_degenerate_differences():
