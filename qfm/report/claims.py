@@ -153,7 +153,8 @@ def answer(row, metric: str | None = None, label: str | None = None) -> str:
         seeds += f", spurious strengths {get('strengths')}"
     if n < MIN_SEEDS or math.isnan(lo):
         return f"{get('verdict')} ({what} {delta:+.3f}, {seeds}: too few for an interval)"
-    return (f"{get('verdict')} ({what} {delta:+.3f}, 95 % bootstrap-t CI [{lo:+.3f}, {hi:+.3f}], "
+    kind = str(get("method") or "bootstrap-t").split()[0]  # bootstrap-t, or t below 10 seeds
+    return (f"{get('verdict')} ({what} {delta:+.3f}, 95 % {kind} CI [{lo:+.3f}, {hi:+.3f}], "
             f"Holm p {_p_text(get('p_holm'))}, Wilcoxon p {_p_text(get('p_wilcoxon'))}, "
             f"{seeds})")
 
