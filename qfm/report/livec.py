@@ -61,8 +61,9 @@ def stats_frame(rows: pd.DataFrame, variants) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def stats_table(rows: pd.DataFrame, variants) -> Table:
-    """Every variant's test SRCC and PLCC: mean ± sd and median over the splits."""
+def stats_table(rows: pd.DataFrame, variants, setting: str | None = None) -> Table:
+    """Every variant's test SRCC and PLCC: mean ± sd and median over the splits (``setting``:
+    how they were trained, default the frozen study's)."""
     if rows.empty:
         return note("not measured yet: the LIVEC study has not run on this checkout")
     s = stats_frame(rows, variants)
@@ -76,7 +77,7 @@ def stats_table(rows: pd.DataFrame, variants) -> Table:
         "PLCC median": s["test_plcc_median"]})
     return html_table(df, numeric=["SRCC mean ± sd", "PLCC mean ± sd"],
                       notes="test part of each split; PLCC after the 4-parameter logistic "
-                            "fit; " + OURS_SETTING)
+                            "fit; " + (setting or OURS_SETTING))
 
 
 def published_frame(rows: pd.DataFrame, published: pd.DataFrame,
