@@ -297,7 +297,8 @@ def test_every_toc_page_and_every_notebook_is_built(html):
     groups = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["groups"]
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         pages = {"study": [f"executed/study_{g}" for g in groups],  # once per group
-                 "clive": ["measured/clive"]}.get(nb.stem, [f"executed/{nb.stem}"])
+                 "clive": ["measured/clive"], "finetune": ["measured/finetune"]
+                 }.get(nb.stem, [f"executed/{nb.stem}"])
         for page in pages:
             assert (html / f"{page}.html").is_file(), page
 
