@@ -1,34 +1,29 @@
 """The study: variants × paired seeds on cached upstream tokens (the world, or a real data set).
 
 One run = one variant (a ``variants`` entry of ``params.yaml``) on one seed (= content split
-and initialisation), trained on the cached tokens of the frozen upstream
-(:mod:`qfm.study.tokens`) with the engine's own :func:`~qfm.core.engine.train_one_epoch`. Model
-selection uses validation only; test and held-out photos are scored once, at the selected
-epoch. A variant may carry two study-only keys:
-
-* ``teacher: <variant>`` — a distilled student: the same-seed run of ``<variant>`` scores the
-  unlabelled images of the run's *training* contents (pseudo-MOS), and the student trains on
-  labels + pseudo-labels (:class:`qfm.core.distill.DistillObjective`);
-* ``match_steps: true`` — the run takes as many optimisation steps as a distilled student
-  (the control for the student's extra steps).
-
-Runs of a group fan out over ``workers`` processes (one thread each), so a group is as fast
-as the cores allow; every run is seeded, so the numbers do not depend on the fan-out.
+and initialisation), trained on the frozen upstream's cached tokens (:mod:`qfm.study.tokens`)
+with the engine's :func:`~qfm.core.engine.train_and_select`; selection on validation only,
+test and held-out photos scored once, at the selected epoch. Study-only variant keys:
+``teacher: <variant>`` (a student: the same-seed run of ``<variant>`` pseudo-labels the
+unlabelled images of its *training* contents), ``match_steps: true`` (a student's steps).
+Runs fan out over ``workers`` processes (one thread each), seeded: the fan-out changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from qfm.core.metrics import noise_share, pair_arrays
-from qfm.config import (ConfigError, ModelConfig, RunConfig, from_dict, override,
+from qfm.config import (ConfigError, ModelConfig, RunConfig, flatten, from_dict, override,
                         split_variant, to_dict)
 from qfm.data.splits import read_split
 from qfm.data.world import spurious_train
@@ -36,7 +31,7 @@ from qfm.core.distill import DistillObjective
 from qfm.core.engine import (lr_factor, make_objective, param_groups, seed_everything,
                              train_and_select)
 from qfm.study.tokens import FeatureBank
-from qfm.core.metrics import correlations
+from qfm.core.metrics import correlations, noise_share, pair_arrays
 from qfm.core.model import build_model
 from qfm.core.tail import attach, scaled_groups
 from qfm.study.batches import _batches, _flip, score
@@ -55,7 +50,6 @@ class RunSpec:
     halve: bool = False  # the knob's half of the training part even at strength 0 (sweep)
 
 
-
 def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, smoke: bool,
                   split_table: pd.DataFrame | None = None, halve: bool = False) -> dict:
     """Tokens and labels of one split's parts (training part under ``spurious``).
@@ -70,8 +64,6 @@ def load_run_data(bank: FeatureBank, world: str, split: int, spurious: float, sm
         ``{part: (tokens (n, 1+N, C) float16, mos (n,), table)}`` for train, val, test,
         heldout, and ``unlabelled`` (tokens of the training contents' unlabelled images).
     """
-    from pathlib import Path
-
     root = Path(world)
     table = pd.read_csv(root / "table.csv", dtype={"content": str})
     if split_table is None:
@@ -104,9 +96,7 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     """Train one run on cached tokens; select on validation; score test and held-out.
 
     Args:
-        spec: the run.
-        data: :func:`load_run_data`'s output.
-        width: token width.
+        data: :func:`load_run_data`'s output; width: token width.
         teacher_state: the teacher's ``(model config, weights)`` (distilled students).
         student_steps: for ``match_steps``: the steps to take.
         tail: a trainable tail's layout (:mod:`qfm.core.tail`; cached packed rows) or None.
@@ -182,12 +172,7 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     for k in ("partner_rate", "candidates", "shift", "shift_rel"):
         if k in logs_sum:
             out[k] = logs_sum[k] / len(history)
-    # the knobs the run trained with (the tuned or fixed values; None where a term is off)
-    q = cfg.qfm
-    out.update(lr=t.lr, rho=q.rho if q.enabled else None,
-               lambda_qfm=q.lambda_qfm if q.enabled else None,
-               tau=q.tau if q.enabled else None,
-               lambda_kd=cfg.distill.lambda_kd if spec.teacher else None)
+    out.update(_knobs(spec))
     if "test" in data:  # (the tuner's splits have no test part)
         x, y, _ = data["test"]
         with torch.no_grad():
@@ -205,6 +190,38 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
     out["state"] = best_state
     out["model_cfg"] = to_dict(cfg.model)
     return out
+
+
+def _knobs(spec: RunSpec) -> dict:
+    """The knobs a run trains with (the tuned or fixed values; None where a term is off)."""
+    cfg, q = spec.cfg, spec.cfg.qfm
+    return {"lr": cfg.train.lr, "rho": q.rho if q.enabled else None,
+            "lambda_qfm": q.lambda_qfm if q.enabled else None,
+            "tau": q.tau if q.enabled else None,
+            "lambda_kd": cfg.distill.lambda_kd if spec.teacher else None}
+
+
+def run_key(spec: RunSpec, teacher_key: str = "", steps: int = 0) -> str:
+    """What decides a run's numbers. A QFM term with λ_qfm = 0 adds 0 × L_qfm to the loss: the
+    same gradients, batches and initialisation as with QFM off (tested bit for bit), so its
+    ``qfm`` section is written as off. Two specs with one key train identically: one run
+    serves both (:func:`run_specs`)."""
+    cfg = to_dict(spec.cfg)
+    if not cfg["qfm"]["enabled"] or cfg["qfm"]["lambda_qfm"] == 0:
+        cfg["qfm"] = {"enabled": False}
+    split = "" if spec.split_table is None else spec.split_table.to_csv(index=False)
+    text = json.dumps([cfg, spec.spurious, spec.halve, spec.match_steps, steps, teacher_key,
+                       hashlib.sha1(split.encode()).hexdigest()], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _as(res: dict, spec: RunSpec) -> dict:
+    """``res`` as ``spec``'s row: its own name and knobs, ``same_as`` the variant that ran."""
+    if res["variant"] == spec.variant:
+        return res
+    drop = ("partner_rate", "candidates", "shift", "shift_rel")  # of no term that trained
+    return {**{k: v for k, v in res.items() if k not in drop}, "variant": spec.variant,
+            **_knobs(spec), "same_as": res.get("same_as", res["variant"])}
 
 
 # -- fan-out -------------------------------------------------------------------------------
@@ -230,26 +247,45 @@ def _run_task(args) -> dict:
 
 
 def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
-              progress: bool = True, given: dict | None = None) -> list[dict]:
+              progress: bool = True, given: dict | None = None,
+              memo: dict | None = None) -> list[dict]:
     """Run every spec: plain runs first, then students (their teachers' weights passed on).
+    Specs with one :func:`run_key` run once; the others' rows are that run's, under their own
+    name and knobs, with ``same_as`` naming the variant that ran (e.g. every QFM variant when
+    λ_qfm = 0 was chosen: each equals the gate-only run of its seed).
 
     Args:
         world: the world's folder (str), or a real data set's
             :class:`~qfm.study.real.RealSource`.
         given: results already at hand, ``{(variant, seed, spurious): result}`` (e.g. the
             tuner's teachers, trained once for every λ_kd tried); their specs are not rerun.
+        memo: ``{run key: result}`` shared between calls (the tuner's trials); filled here.
     Returns:
         One metrics dict per spec, in the order given (``state`` kept).
     """
     done: dict[tuple, dict] = dict(given or {})
+    memo = {} if memo is None else memo
 
     def fan(tasks):
-        if workers <= 1:
+        keyed, fresh = [], {}
+        for a in tasks:
+            s, _, _, steps = a
+            k = run_key(s, done[(s.teacher, s.seed, s.spurious)].get("_key", s.teacher)
+                        if s.teacher else "", steps)
+            keyed.append(k)
+            if k not in memo and k not in fresh:
+                fresh[k] = a
+        ran = []
+        if fresh and workers <= 1:
             _worker_init(features_path)
-            return [_run_task(a) for a in tasks]
-        with ProcessPoolExecutor(workers, initializer=_worker_init,
-                                 initargs=(features_path,)) as pool:
-            return list(pool.map(_run_task, tasks))
+            ran = [_run_task(a) for a in fresh.values()]
+        elif fresh:
+            with ProcessPoolExecutor(workers, initializer=_worker_init,
+                                     initargs=(features_path,)) as pool:
+                ran = list(pool.map(_run_task, fresh.values()))
+        for k, res in zip(fresh, ran):
+            memo[k] = dict(res, _key=k)
+        return [_as(memo[k], a[0]) for k, a in zip(keyed, tasks)]
 
     first = [s for s in specs if not s.teacher and not s.match_steps
              and (s.variant, s.seed, s.spurious) not in done]
@@ -286,16 +322,13 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
     """Specs of ``variants`` × ``seeds`` from ``params.yaml``'s ``variants`` section.
 
     Args:
-        params: the raw params mapping.
-        base: the component sections (typed).
+        params: the raw params mapping; base: the component sections (typed).
         extra: dotted overrides applied to every run.
         per_variant: ``{variant: {dotted: value}}`` applied after ``extra`` (the tuned values,
             ``tune.json``'s ``chosen``); a variant's own keys win over both (ρ = 0 control).
         split_tables: ``{seed: image,split rows}`` replacing the world's split files (tuning).
         halve: the knob's half of the training part at strength 0 too (see RunSpec).
     """
-    from qfm.config import flatten
-
     table = params.get("variants") or {}
     specs = []
     for v in variants:
@@ -314,4 +347,4 @@ def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[i
 
 def summary_row(res: dict) -> dict:
     """A run's metrics without its weights (what the result JSON stores)."""
-    return {k: v for k, v in res.items() if k not in ("state", "model_cfg")}
+    return {k: v for k, v in res.items() if k not in ("state", "model_cfg", "_key")}

@@ -38,12 +38,15 @@ def trials_frame(tune: dict):
 def chosen_text(tune: dict) -> str:
     """``learning rate = 0.002 (baseline), 0.004 (gate), ρ = 0.2 (gate_qfm), ...; fixed by
     params.yaml: τ = 0.05`` (in the order tuned)."""
-    parts, fixed = {}, []
+    parts, fixed, moot = {}, [], []
     for k in tune.get("knobs", []):
         sym = SYMBOLS.get(k["knob"], k["knob"])
         if k.get("status") == "tuned":
             parts.setdefault(sym, []).append(f"{k['value']:g} ({k['on']})")
+        elif str(k.get("status", "")).startswith("moot"):
+            moot.append(sym)
         else:
             fixed.append(f"{sym} = {k['value']:g}")
     text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
-    return text + (f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else "")
+    text += f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else ""
+    return text + (f"; not tuned, moot once λ_qfm = 0: {', '.join(moot)}" if moot else "")

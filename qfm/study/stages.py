@@ -21,7 +21,10 @@ overrides: baseline, gate, gate_static, gate_params — every other variant take
 the architecture it is built on), then ρ, λ_qfm (0 in the grid) and τ on ``gate_qfm``, then
 λ_kd on ``full`` (its teacher ``gate_qfm`` at the values just chosen). A chosen value at an
 edge of its grid extends the grid one step that way and tries again (``extend`` times at
-most; 0 is a bound, never crossed). A knob params.yaml sets to a number is fixed: not tuned,
+most; 0 is a bound, never crossed). A QFM knob whose turn comes after λ_qfm = 0 was chosen is
+moot (every value trains the same runs) and recorded so, not tuned. Runs that would train
+identically run once (:func:`qfm.study.runs.run_key`). A knob params.yaml sets to a number is
+fixed: not tuned,
 recorded as ``fixed by params.yaml``. The tuning runs train and validate on their own splits
 (:func:`tuning_split`), whose validation contents are never a test content of a reported
 seed; nothing here reads a test number. :func:`run_group` runs a group with each variant's
@@ -46,6 +49,7 @@ from qfm.study.runs import make_specs, run_specs, summary_row
 
 KNOBS = {"lr": "train.lr", "rho": "qfm.rho", "lambda_qfm": "qfm.lambda_qfm",
          "tau": "qfm.tau", "lambda_kd": "distill.lambda_kd"}  # study.tune key → dotted key
+MOOT = "moot: λ_qfm = 0 was chosen (QFM's term is off)"  # a QFM knob tuned after that
 UPPER = {"qfm.tau": 1.0}  # τ is a gap of normalised labels: 1 admits every partner
 
 
@@ -189,7 +193,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
             ctx["distill.lambda_kd"] = current["distill.lambda_kd"]
         return ctx
 
-    trials, memo = [], {}
+    trials, memo, runs_memo = [], {}, {}  # runs_memo: run key → run (run_specs dedupes)
     teachers = {probe[v].teacher for v in table if probe[v].teacher}
 
     def run(v: str, ctx: dict) -> list[dict]:
@@ -203,13 +207,14 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
         specs = make_specs(raw, base, [v], seeds, 0.0, per_variant={v: ctx},
                            split_tables=tables, halve=bool(st.get("halve", False)))
         res = run_specs(specs, _features(st), str(world) if source is None else source,
-                        st.get("workers", 2), progress, given=given)
+                        st.get("workers", 2), progress, given=given, memo=runs_memo)
         memo[key] = res if v in teachers else [summary_row(r) for r in res]
         return memo[key]
 
     def trial(knob: str, v: str, ctx: dict) -> float:
         reused = (v, tuple(sorted(ctx.items()))) in memo  # the same runs as an earlier trial
         rows = run(v, ctx)
+        reused = reused or all("same_as" in r for r in rows)  # e.g. λ_qfm = 0: gate's runs
         val = float(np.mean([r["val_srcc"] for r in rows]))
         trials.append({"knob": knob, "variant": v, **ctx, "val_srcc": val, "reused": reused,
                        "best_is_last": float(np.mean([r["best_is_last"] for r in rows])),
@@ -229,6 +234,10 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
         for v in targets:
             if v not in table:
                 raise ConfigError(f"study.tune.{name}.variants: unknown variant {v!r}")
+            if key.startswith("qfm.") and key != "qfm.lambda_qfm" and \
+                    probe[v].cfg.qfm.enabled and float(context(v)["qfm.lambda_qfm"]) == 0:
+                knobs.append({"knob": key, "on": v, "value": current[key], "status": MOOT})
+                continue  # every value would train the same runs (QFM's term is off)
             grid = sorted(set(float(x) for x in tn[name]["grid"]))
             grid = grid[:1] if smoke else grid
             scores, added = {}, []

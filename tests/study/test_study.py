@@ -233,3 +233,52 @@ def test_grid_steps_extend_geometrically_and_stop_at_bounds():
     assert _grid_step([0.0, 0.5], True, "distill.lambda_kd") == pytest.approx(1.5)  # ×3
     assert _grid_step([0.05, 0.5], True, "qfm.tau") == 1.0  # τ ≤ 1
     assert _grid_step([0.5, 1.0], True, "qfm.tau") is None
+
+
+def test_an_inert_qfm_term_trains_as_the_gate_and_runs_once(study_home, monkeypatch):
+    """λ_qfm = 0: the same weights, bit for bit, as the gate-only run of the seed (what lets
+    run_specs run such specs once); the copy keeps its own name and knobs."""
+    from qfm import paths
+    from qfm.config import load_params, read_params
+    from qfm.study.runs import load_run_data, make_specs, run_key, run_specs, train_run
+    from qfm.study.tokens import FeatureBank
+
+    monkeypatch.setenv("QFM_HOME", str(study_home))
+    raw = read_params(study_home / "params.yaml")
+    base = load_params(study_home / "params.yaml")
+    knobs = {"train.lr": 1e-3, "qfm.rho": 0.2, "qfm.tau": 0.1}
+    per = {"gate": {"train.lr": 1e-3}, "gate_qfm": {**knobs, "qfm.lambda_qfm": 0.0}}
+    gate, inert = make_specs(raw, base, ["gate", "gate_qfm"], [0], 0.0, per_variant=per)
+    live = make_specs(raw, base, ["gate_qfm"], [0], 0.0,
+                      per_variant={"gate_qfm": {**knobs, "qfm.lambda_qfm": 1.0}})[0]
+    assert run_key(gate) == run_key(inert) != run_key(live)
+    bank = FeatureBank(paths.features_dir() / "tiny.safetensors")
+    data = load_run_data(bank, str(paths.world_dir()), 0, 0.0, False)
+    a, b = train_run(gate, data, bank.width), train_run(inert, data, bank.width)
+    assert a["state"].keys() == b["state"].keys()
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+    assert a["val_curve"] == b["val_curve"] and a["test_srcc"] == b["test_srcc"]
+    memo = {}
+    rows = run_specs([gate, inert], str(paths.features_dir() / "tiny.safetensors"),
+                     str(paths.world_dir()), workers=1, progress=False, memo=memo)
+    assert len(memo) == 1  # one run trained
+    assert rows[1]["variant"] == "gate_qfm" and rows[1]["same_as"] == "gate"
+    assert rows[1]["lambda_qfm"] == 0.0 and rows[1]["rho"] == 0.2 and rows[0]["rho"] is None
+    assert rows[1]["test_srcc"] == a["test_srcc"] and "same_as" not in rows[0]
+
+
+def test_qfm_knobs_after_a_chosen_zero_weight_are_moot(study_home, monkeypatch):
+    from qfm.study.show import chosen_text
+    from qfm.study.stages import MOOT, tune
+
+    monkeypatch.setenv("QFM_HOME", str(study_home))
+    raw = yaml.safe_load((study_home / "params.yaml").read_text())
+    raw["shared"]["smoke"] = True
+    raw["study"]["tune"]["lambda_qfm"]["grid"] = [0.0]
+    (study_home / "moot.yaml").write_text(yaml.safe_dump(raw))
+    res = tune(study_home / "moot.yaml", study_home / "tune_moot.json", progress=False)
+    tau = next(k for k in res["knobs"] if k["knob"] == "qfm.tau")
+    assert tau["status"] == MOOT and not any(t["knob"] == "qfm.tau" for t in res["trials"])
+    lam = next(t for t in res["trials"] if t["knob"] == "qfm.lambda_qfm")
+    assert lam["reused"]  # the gate's own runs at its learning rate: nothing new trained
+    assert "moot once λ_qfm = 0: τ" in chosen_text(res)
