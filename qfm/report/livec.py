@@ -111,22 +111,26 @@ def published_table(rows: pd.DataFrame, published: pd.DataFrame, ours=("baseline
 
 
 def best_epoch_facts(rows: pd.DataFrame) -> dict:
-    """Over all runs: the share whose best validation epoch is the last one allowed, the share
-    stopped early, the median best epoch (1-based) and the epoch cap."""
+    """Over the runs trained (a row that repeats another's run, ``same_as``, counts once): the
+    share whose best validation epoch is the last one allowed, the share stopped early, the
+    median best epoch (1-based) and the usual epoch cap (a step-matched run has its own)."""
+    if "same_as" in rows:
+        rows = rows[rows["same_as"].isna()]
     if rows.empty:
         return {}
     return {"runs": int(len(rows)), "best_last": float(rows["best_is_last"].mean()),
             "stopped_early": float(rows["stopped_early"].mean()),
             "best_epoch_median": float(rows["best_epoch"].median()) + 1,
-            "max_epochs": int(rows["max_epochs"].max())}
+            "max_epochs": int(rows["max_epochs"].mode().max())}
 
 
 def best_epoch_text(facts: dict) -> str:
     """One sentence of :func:`best_epoch_facts` (or "not measured yet")."""
     if not facts:
         return "not measured yet"
-    return (f"{facts['best_last']:.0%} of the {facts['runs']} runs have their best epoch at "
-            f"the last one allowed ({facts['max_epochs']}); {facts['stopped_early']:.0%} "
+    return (f"{facts['best_last']:.0%} of the {facts['runs']} runs trained have their best "
+            f"epoch at the last one allowed (mostly {facts['max_epochs']}); "
+            f"{facts['stopped_early']:.0%} "
             f"stopped early on validation; median best epoch {facts['best_epoch_median']:g}")
 
 

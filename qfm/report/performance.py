@@ -53,7 +53,8 @@ COSTS = {  # what a stage's time buys (params.yaml fills the braces)
     "upstream": "trains the toy upstream ({steps} steps), for the toy-vs-ImageNet ablation only",
     "features_toy": "the toy upstream's tokens of every world image (the ablation only)",
     "tune": "grid search on validation over {knobs}, {seeds} tuning seeds each",
-    "study": "{variants} variants × {n_seeds} seeds = {runs} head trainings, {each:.0f} s each",
+    "study": "{variants} variants × {n_seeds} seeds = {runs} rows; runs that would train "
+             "identically (λ_qfm = 0: QFM variants as gate) train once",
 }
 
 

@@ -134,14 +134,19 @@ def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
 
 
 def best_last_table(rows: pd.DataFrame, variants) -> Table:
-    """Per variant: runs, and the share whose best validation epoch is their last."""
-    out = []
+    """Per variant: runs, and the share whose best validation epoch is their last (a variant
+    whose rows repeat another variant's runs, ``same_as``, is not listed again)."""
+    out, same = [], []
     for v in variants:
         sub = rows[rows["variant"] == v]
-        if len(sub):
+        if "same_as" in sub and len(sub) and sub["same_as"].notna().all():
+            same.append(f"{v} (= {sub['same_as'].iloc[0]})")
+        elif len(sub):
             out.append({"variant": v, "runs": len(sub), "epochs": int(sub["epochs"].max()),
                         "best epoch = last epoch": float(sub["best_is_last"].mean())})
-    return html_table(pd.DataFrame(out), {"best epoch = last epoch": ".0%"})
+    return html_table(pd.DataFrame(out), {"best epoch = last epoch": ".0%"},
+                      notes=f"not repeated, their runs are another variant's: "
+                            f"{', '.join(same)}" if same else "")
 
 
 def diagnostics_table(rows: pd.DataFrame) -> Table:
@@ -153,8 +158,11 @@ def diagnostics_table(rows: pd.DataFrame) -> Table:
         out.append({"variant": v, **{metric_label(c): mean_sd(sub[c], ".2f" if c ==
                                                                  "candidates" else ".3f")
                                      for c in have}})
-    if not out:
-        return html_table(pd.DataFrame({"variant": [MISSING]}))
+    if not out:  # every QFM variant's term off (λ_qfm = 0): its runs are the gate's
+        off = "same_as" in rows and rows["same_as"].notna().any()
+        return html_table(pd.DataFrame({"variant": [
+            "none trained with a QFM term: λ_qfm = 0 was chosen, so every QFM variant ran as "
+            "gate" if off else MISSING]}))
     df = pd.DataFrame(out)
     return html_table(df, numeric=[c for c in df.columns if c != "variant"],
                       notes="mean ± sd over the runs of each variant")

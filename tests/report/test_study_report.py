@@ -176,3 +176,21 @@ def test_ladder_compares_each_rung_with_the_one_below():
     assert f.at["gate_qfm", "step_delta"] == pytest.approx(0.02, abs=0.003)
     assert f.at["gate_qfm", "step_verdict"] == "better"
     assert f.at["gate", "step_verdict"] == "no difference detected"
+
+
+def test_rows_that_repeat_a_run_are_counted_once_and_named():
+    """λ_qfm = 0: gate_qfm's rows are the gate's runs (same_as); the best-epoch share counts
+    each run trained once, the per-variant table names the repeat, and the diagnostics say
+    why they are empty."""
+    from qfm.report import livec
+
+    df = pd.DataFrame([{"variant": v, "seed": s, "epochs": 20, "max_epochs": 60,
+                        "best_epoch": 59 if (v == "gate" and s == 0) else 10,
+                        "best_is_last": v == "gate" and s == 0, "stopped_early": True,
+                        "same_as": "gate" if v == "gate_qfm" else None}
+                       for v in ("baseline", "gate", "gate_qfm") for s in range(5)])
+    facts = livec.best_epoch_facts(df)
+    assert facts["runs"] == 10 and facts["best_last"] == 0.1  # not 2 of 15
+    table = sr.best_last_table(df, ["baseline", "gate", "gate_qfm"]).markup
+    assert "gate_qfm (= gate)" in table and table.count("<tr>") == 3  # header + 2 rows
+    assert "every QFM variant ran as gate" in sr.diagnostics_table(df).markup
