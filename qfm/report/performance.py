@@ -305,8 +305,7 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
         out[row.key] = _fmt(row.ratio)
         out[f"{row.key}_verdict"] = verdict(row.met)
     out["cpu_default_model"] = cpu_default_model(results)
-    sc = results.get("step_cost") or {}
-    out["step_image_params_m"] = _fmt(sc.get("backbone_params_m"), ".1f")
+    out["step_image_params_m"] = _fmt(_get(results, ("step_cost", "backbone_params_m")), ".1f")
     lt = results.get("loader_throughput") or {}
     out["loader_workers"] = _fmt(lt.get("workers"), "d")
     out["loader_model_ips"] = _fmt(lt.get("model_images_per_s"), ".2f")
