@@ -21,12 +21,12 @@ import numpy as np
 from harness import PARAMS, Record, add_out_argument
 
 from qfm import paths
-from qfm.config import load_params, read_params
+from qfm.config import read_params
 from qfm.files import read_json
 from qfm.study import runs, stages
 
 # (params key, variant it is probed on, values tried)
-PROBES = (("model.dim", "baseline", (32, 64, 128)),
+PROBES = (("model.dim", "baseline", (16, 32, 64, 128)),
           ("model.gate_hidden", "gate", (0.0625, 0.25)),
           ("qfm.anchors", "gate_qfm", (8, 16, 0)))
 
@@ -38,8 +38,9 @@ def main() -> None:
     add_out_argument(p, "architecture_choices")
     args = p.parse_args()
     record = Record("architecture_choices")
-    raw, base = read_params(PARAMS), load_params(PARAMS)
+    raw = read_params(PARAMS)
     st = stages.study_params(raw)
+    base = stages._base(PARAMS, st)  # the world study's settings (study.epochs, study.model)
     seeds = list(st["tune"]["seeds"])
     reported = stages.reported_seeds(st)
     tables = {s: stages.tuning_split(paths.world_dir(), reported, s, base.world.split[0])[0]

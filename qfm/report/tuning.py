@@ -89,23 +89,37 @@ def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:
     return f"validation kept QFM's term on (λ_qfm = {float(lam):g} chosen)"
 
 
-def architecture_table(probe: dict | None) -> Table:
+def architecture_table(probe: dict | None, current: dict | None = None) -> Table:
     """The head's fixed sizes against their alternatives on validation
-    (``benchmarks/results/architecture_choices.json``), or a note that the probe never ran."""
+    (``benchmarks/results/architecture_choices.json``), or a note that the probe never ran.
+    ``current``: params.yaml's values now (``{key: value}``); a size adopted after the probe
+    (validation's choice) is marked used, and the note names the values the probe ran with."""
     if not probe:
         return html_table(pd.DataFrame({"setting": ["not measured yet (benchmarks/"
                                                     "architecture_choices.py)"]}))
     df = pd.DataFrame(probe["rows"])
+    current = current or {}
+    used = [current[k] == v if k in current else u
+            for k, v, u in zip(df["key"], df["value"], df["in_params"])]
     top = df.groupby("key")["val_srcc"].transform("max")
     tied = df.groupby("key")["val_srcc"].transform(lambda v: np.ptp(v) < 1e-9)
     out = pd.DataFrame({
         "setting": df["key"], "probed on": df["variant"],
         "value": [f"{v:g}" for v in df["value"]], "validation SRCC": df["val_srcc"],
-        "params.yaml": ["used" if u else "" for u in df["in_params"]],
+        "params.yaml": ["used" if u else "" for u in used],
         "validation": ["all equal" if t else ("best" if v >= m - 1e-12 else "")
                        for v, m, t in zip(df["val_srcc"], top, tied)]})
+    then = df[df["in_params"]]
+    moved = [f"{k} {v:g}" for k, v in zip(then["key"], then["value"])
+             if k in current and current[k] != v]
+    sizes = ", ".join(f"{k} {v:g}" for k, v in zip(then["key"], then["value"]))
     return html_table(out, {"validation SRCC": ".4f"}, numeric=["value", "validation SRCC"],
                       notes=f"mean validation SRCC over the tuning seeds "
                             f"({', '.join(map(str, probe['seeds']))}) on the tuner's splits, "
                             f"each variant at its tuned values; test is never read. "
-                            f"qfm.anchors 0 = every anchor")
+                            f"qfm.anchors 0 = every anchor. The probes ran with params.yaml's "
+                            f"sizes of the time ({sizes}) "
+                            f"and the rates tuned with them"
+                            + (f"; validation's choice replaced {', '.join(moved)} after the "
+                               f"probe, and the study was tuned and run again with it"
+                               if moved else ""))

@@ -5,8 +5,9 @@ backbone. Here the backbone's last ``finetune.stages`` stage(s) train in every r
 (:mod:`qfm.core.tail`) while the stages before them stay frozen, and what enters the tail is
 cached once, not the images:
 
-* the world: :func:`extract_world` (stage ``features_tail``) caches every world image; the
-  group ``study.groups.finetune`` runs on it like any group (stage ``study@finetune``);
+* the world: :func:`extract_world` caches every world image; the group
+  ``study.groups.finetune`` runs on it like any group (both in stage ``finetune_world``, whose
+  rows are committed in ``measured/world_finetune/``: 15 min on 2 cores);
 * CLIVE: :func:`run_finetune` (stage ``finetune``) caches every photo and its views
   (``finetune.clive``) and runs the same group's variants × seeds on CLIVE's splits, where the
   data is; its results are committed in ``measured/livec_finetune/``.

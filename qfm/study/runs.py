@@ -257,8 +257,7 @@ def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
     Args:
         world: the world's folder (str), or a real data set's
             :class:`~qfm.study.real.RealSource`.
-        given: results already at hand, ``{(variant, seed, spurious): result}`` (e.g. the
-            tuner's teachers, trained once for every λ_kd tried); their specs are not rerun.
+        given: runs at hand, ``{(variant, seed, spurious): result}`` (the tuner's teachers).
         memo: ``{run key: result}`` shared between calls (the tuner's trials); filled here.
     Returns:
         One metrics dict per spec, in the order given (``state`` kept).
@@ -287,33 +286,35 @@ def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
             memo[k] = dict(res, _key=k)
         return [_as(memo[k], a[0]) for k, a in zip(keyed, tasks)]
 
-    first = [s for s in specs if not s.teacher and not s.match_steps
-             and (s.variant, s.seed, s.spurious) not in done]
-    need = {(s.variant, s.seed, s.spurious) for s in first} | set(done)
-    for s in specs:  # a teacher is a plain run of the same group
-        if s.teacher and (s.teacher, s.seed, s.spurious) not in need:
+    key3 = lambda s: (s.variant, s.seed, s.spurious)  # noqa: E731
+    out: dict[int, dict] = {}
+    first = [i for i, s in enumerate(specs) if not s.teacher and not s.match_steps
+             and key3(s) not in done]
+    need = {key3(specs[i]) for i in first} | set(done)
+    for s in specs:  # a teacher is a plain run of the same group, one per seed
+        if s.teacher and ((s.teacher, s.seed, s.spurious) not in need or sum(
+                key3(specs[i]) == (s.teacher, s.seed, s.spurious) for i in first) > 1):
             raise ConfigError(f"variants.{s.variant}.teacher: {s.teacher} must be run in the "
-                              f"same group")
+                              f"same group, once per seed")
     t0 = time.perf_counter()
-    for spec, res in zip(first, fan([(s, world, None, 0) for s in first])):
-        done[(spec.variant, spec.seed, spec.spurious)] = res
-    second = [s for s in specs if s.teacher]
-    tasks = []
-    for s in second:
-        t = done[(s.teacher, s.seed, s.spurious)]
-        tasks.append((s, world, (t["model_cfg"], t["state"]), 0))
-    for spec, res in zip(second, fan(tasks)):
-        done[(spec.variant, spec.seed, spec.spurious)] = res
-    student_steps = {s.seed: done[(s.variant, s.seed, s.spurious)]["steps"] for s in second}
-    third = [s for s in specs if s.match_steps]
-    if third and not student_steps:
-        raise ConfigError("match_steps: needs a distilled variant in the same group")
-    tasks = [(s, world, None, student_steps.get(s.seed, 0)) for s in third]
-    for spec, res in zip(third, fan(tasks)):
-        done[(spec.variant, spec.seed, spec.spurious)] = res
+    second, third = ([i for i, s in enumerate(specs) if getattr(s, a)]
+                     for a in ("teacher", "match_steps"))
+    for phase in (first, second, third):
+        if phase is third:
+            steps = {specs[i].seed: out[i]["steps"] for i in second}
+            if third and not steps:
+                raise ConfigError("match_steps: needs a distilled variant in the same group")
+        tasks = []
+        for i in phase:
+            s = specs[i]
+            t = done[(s.teacher, s.seed, s.spurious)] if s.teacher else None
+            tasks.append((s, world, (t["model_cfg"], t["state"]) if t else None,
+                          steps.get(s.seed, 0) if phase is third else 0))
+        for i, res in zip(phase, fan(tasks)):
+            out[i] = done[key3(specs[i])] = res
     if progress:
         print(f"{len(specs)} runs in {time.perf_counter() - t0:.0f}s", flush=True)
-    return [done[(s.variant, s.seed, s.spurious)] for s in specs]
+    return [out[i] if i in out else done[key3(s)] for i, s in enumerate(specs)]
 
 
 def make_specs(params: dict, base: RunConfig, variants: list[str], seeds: list[int],

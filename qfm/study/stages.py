@@ -21,7 +21,8 @@ overrides: baseline, gate, gate_static, gate_params — every other variant take
 the architecture it is built on), then ρ, λ_qfm (0 in the grid) and τ on ``gate_qfm``, then
 λ_kd on ``full`` (its teacher ``gate_qfm`` at the values just chosen). A chosen value at an
 edge of its grid extends the grid one step that way and tries again (``extend`` times at
-most; 0 is a bound, never crossed). A QFM knob whose turn comes after λ_qfm = 0 was chosen is
+most; 0 is a bound, never crossed); a knob's targets (e.g. the four architectures' rates)
+tune side by side, each round's trials in one pool of workers. A QFM knob whose turn comes after λ_qfm = 0 was chosen is
 moot (every value trains the same runs) and recorded so, not tuned. Runs that would train
 identically run once (:func:`qfm.study.runs.run_key`). A knob params.yaml sets to a number is
 fixed: not tuned,
@@ -73,10 +74,12 @@ def study_params(params: dict) -> dict:
 
 
 def _base(params_path, st: dict):
-    """The component sections, with the world study's own most epochs (``study.epochs``)
-    where it sets them (a real data set's study takes ``train.epochs``)."""
-    base = load_params(params_path)
-    return override(base, {"train.epochs": int(st["epochs"])}) if st.get("epochs") else base
+    """The component sections, with the world study's own most epochs (``study.epochs``) and
+    model sizes (``study.model``) where it sets them (a real data set's study takes
+    ``train.epochs`` and the ``model`` section)."""
+    sets = {f"model.{k}": v for k, v in (st.get("model") or {}).items()}
+    sets |= {"train.epochs": int(st["epochs"])} if st.get("epochs") else {}
+    return override(load_params(params_path), sets) if sets else load_params(params_path)
 
 
 def _features(st: dict, group: dict | None = None) -> str:
@@ -196,30 +199,34 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
     trials, memo, runs_memo = [], {}, {}  # runs_memo: run key → run (run_specs dedupes)
     teachers = {probe[v].teacher for v in table if probe[v].teacher}
 
-    def run(v: str, ctx: dict) -> list[dict]:
-        key = (v, tuple(sorted(ctx.items())))
-        if key in memo:
-            return memo[key]
-        given = {}
-        if probe[v].teacher:
-            t = probe[v].teacher
-            given = {(t, s, 0.0): r for s, r in zip(seeds, run(t, context(t)))}
-        specs = make_specs(raw, base, [v], seeds, 0.0, per_variant={v: ctx},
-                           split_tables=tables, halve=bool(st.get("halve", False)))
+    def run(items: list[tuple[str, dict]]) -> list[list[dict]]:
+        """Each (variant, knob values)'s runs over the tuning seeds, trained in one pool."""
+        ks = [(v, tuple(sorted(ctx.items()))) for v, ctx in items]
+        todo = list({k: (v, ctx) for k, (v, ctx) in zip(ks, items) if k not in memo}.items())
+        tv = sorted({probe[v].teacher for _, (v, _) in todo if probe[v].teacher})
+        given = {(t, s, 0.0): r for t, res in zip(tv, run([(t, context(t)) for t in tv])
+                                                  if tv else []) for s, r in zip(seeds, res)}
+        specs = [sp for _, (v, ctx) in todo for sp in make_specs(
+            raw, base, [v], seeds, 0.0, per_variant={v: ctx}, split_tables=tables,
+            halve=bool(st.get("halve", False)))]
         res = run_specs(specs, _features(st), str(world) if source is None else source,
-                        st.get("workers", 2), progress, given=given, memo=runs_memo)
-        memo[key] = res if v in teachers else [summary_row(r) for r in res]
-        return memo[key]
+                        st.get("workers", 2), progress, given=given, memo=runs_memo) \
+            if specs else []
+        for j, (k, (v, _)) in enumerate(todo):
+            part = res[j * len(seeds):(j + 1) * len(seeds)]
+            memo[k] = part if v in teachers else [summary_row(r) for r in part]
+        return [memo[k] for k in ks]
 
-    def trial(knob: str, v: str, ctx: dict) -> float:
-        reused = (v, tuple(sorted(ctx.items()))) in memo  # the same runs as an earlier trial
-        rows = run(v, ctx)
-        reused = reused or all("same_as" in r for r in rows)  # e.g. λ_qfm = 0: gate's runs
-        val = float(np.mean([r["val_srcc"] for r in rows]))
-        trials.append({"knob": knob, "variant": v, **ctx, "val_srcc": val, "reused": reused,
-                       "best_is_last": float(np.mean([r["best_is_last"] for r in rows])),
-                       "val_curves": [r["val_curve"] for r in rows]})
-        return val
+    def trial(knob: str, items: list[tuple[str, dict]]) -> list[float]:
+        reused = [(v, tuple(sorted(c.items()))) in memo for v, c in items]  # earlier trials'
+        vals = []
+        for (v, ctx), rows, again in zip(items, run(items), reused):
+            again = again or all("same_as" in r for r in rows)  # e.g. λ_qfm = 0: the gate's
+            vals.append(float(np.mean([r["val_srcc"] for r in rows])))
+            trials.append({"knob": knob, "variant": v, **ctx, "val_srcc": vals[-1],
+                           "reused": again, "val_curves": [r["val_curve"] for r in rows],
+                           "best_is_last": float(np.mean([r["best_is_last"] for r in rows]))})
+        return vals
 
     knobs = []
     for name, key in KNOBS.items():
@@ -231,6 +238,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
             knobs.append({"knob": key, "on": targets, "value": current[key],
                           "status": "fixed by params.yaml"})
             continue
+        active = []  # a knob's targets tune side by side: each round's trials in one pool
         for v in targets:
             if v not in table:
                 raise ConfigError(f"study.tune.{name}.variants: unknown variant {v!r}")
@@ -239,27 +247,33 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
                 knobs.append({"knob": key, "on": v, "value": current[key], "status": MOOT})
                 continue  # every value would train the same runs (QFM's term is off)
             grid = sorted(set(float(x) for x in tn[name]["grid"]))
-            grid = grid[:1] if smoke else grid
-            scores, added = {}, []
-            rounds = 0 if smoke else int(tn.get("extend", 2))
-            for rnd in range(1 + rounds):
-                for g in grid:
-                    if g not in scores:
-                        scores[g] = trial(key, v, {**context(v), key: g})
-                best = max(grid, key=lambda g: scores[g])  # ties: the smaller value
-                edge = "" if len(grid) < 2 or grid[0] < best < grid[-1] else \
+            active.append({"v": v, "grid": grid[:1] if smoke else grid, "scores": {},
+                           "added": [], "open": True})
+        rounds = 0 if smoke else int(tn.get("extend", 2))
+        for rnd in range(1 + rounds):
+            todo = [(a, g) for a in active if a["open"] for g in a["grid"]
+                    if g not in a["scores"]]
+            vals = trial(key, [(a["v"], {**context(a["v"]), key: g}) for a, g in todo])
+            for (a, g), val in zip(todo, vals):
+                a["scores"][g] = val
+            for a in (a for a in active if a["open"]):
+                grid = a["grid"]
+                a["best"] = best = max(grid, key=lambda g: a["scores"][g])  # ties: smaller
+                a["edge"] = edge = "" if len(grid) < 2 or grid[0] < best < grid[-1] else \
                     ("lower" if best == grid[0] else "upper")
                 new = _grid_step(grid, edge == "upper", key) if edge else None
-                if new is None or rnd == rounds:
-                    break
-                added.append(new)
-                grid = sorted(grid + [new])
+                a["open"] = not (new is None or rnd == rounds)
+                if a["open"]:
+                    a["added"].append(new)
+                    a["grid"] = sorted(grid + [new])
+        for a in active:
             if key == "train.lr":
-                lr_of[arch[v]] = best
+                lr_of[arch[a["v"]]] = a["best"]
             else:
-                current[key] = best
-            knobs.append({"knob": key, "on": v, "value": best, "status": "tuned",
-                          "grid": sorted(scores), "extended": added, "at_edge": edge})
+                current[key] = a["best"]
+            knobs.append({"knob": key, "on": a["v"], "value": a["best"], "status": "tuned",
+                          "grid": sorted(a["scores"]), "extended": a["added"],
+                          "at_edge": a["edge"]})
     chosen = {v: context(v) for v in table}
     for v, ctx in chosen.items():  # knobs params.yaml fixes are the base's: not "chosen"
         for k in [k for k in ctx if k not in auto]:

@@ -209,3 +209,17 @@ def test_the_check_finds_what_each_kind_of_entry_point_imports():
                                           "qfm/paths.py", "qfm/files.py", "qfm/cli_data.py"}
                                          & required(stage["cmd"]))
     assert "qfm/paths.py" in missing_deps(stage)
+
+
+def test_every_study_group_has_one_stage():
+    """``study.groups`` = the ``study`` foreach's groups + ``finetune`` (stage finetune_world,
+    whose committed rows are where the figures read them): a group added to params.yaml but not
+    to dvc.yaml would never run."""
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    groups = set(yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["groups"])
+    each = dvc["study"]["foreach"]
+    assert len(each) == len(set(each)) and "finetune" not in each
+    assert set(each) | {"finetune"} == groups
+    ft = dvc["finetune_world"]
+    assert "-p group finetune" in ft["cmd"] and "-p out_dir measured/world_finetune" in ft["cmd"]
+    assert all(next(iter(o.values()))["cache"] is False for o in ft["outs"])
