@@ -262,8 +262,7 @@ def run_specs(specs: list[RunSpec], features_path: str, world, workers: int = 2,
     Returns:
         One metrics dict per spec, in the order given (``state`` kept).
     """
-    done: dict[tuple, dict] = dict(given or {})
-    memo = {} if memo is None else memo
+    done, memo = dict(given or {}), ({} if memo is None else memo)  # by (variant, seed, spurious)
 
     def fan(tasks):
         keyed, fresh = [], {}

@@ -59,6 +59,8 @@ def test_stage_names_match_params_sections_and_notebooks():
     for name, stage in stages.items():
         nb = stage_notebook(stage)
         if nb is not None:
+            if (name, nb) == ("finetune_world", "study"):  # one more study group, committed
+                continue
             assert nb == name, f"stage {name} runs notebooks/{nb}.ipynb"
             assert name in raw or name in raw.get("study", {}), \
                 f"stage {name} has a notebook but no params.yaml section (or study.{name})"
@@ -110,8 +112,10 @@ def test_study_groups_name_known_variants_and_students_have_their_teacher():
             if "teacher" in study:
                 assert study["teacher"] in group["variants"], f"{name}: {v}'s teacher is missing"
     assert set(raw["study"]["groups"]["main"]["variants"]) >= {
-        "baseline", "gate_qfm", "full", "rho0", "random_partner", "random_direction", "distill",
-        "baseline_long"}
+        "baseline", "gate", "gate_static", "gate_params", "gate_qfm", "full"}
+    assert set(raw["clive"]["variants"]) >= {  # QFM's controls: on LIVEC (not the world's main)
+        "baseline", "gate", "gate_static", "gate_params", "gate_qfm", "full", "rho0",
+        "random_partner", "random_direction", "distill", "baseline_long"}
 
 
 def test_paper_profile_is_defined_once_and_its_flags_round_trip():
