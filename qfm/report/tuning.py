@@ -119,7 +119,7 @@ def architecture_table(probe: dict | None, current: dict | None = None) -> Table
                             f"each variant at its tuned values; test is never read. "
                             f"qfm.anchors 0 = every anchor. The probes ran with params.yaml's "
                             f"sizes of the time ({sizes}) "
-                            f"and the rates tuned with them"
+                            f"and the rates tuned with them" + ("" if moved else ".")
                             + (f"; validation's choice replaced {', '.join(moved)} after the "
-                               f"probe, and the study was tuned and run again with it"
+                               f"probe, and the study was tuned and run again with it."
                                if moved else ""))

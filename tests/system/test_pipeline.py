@@ -50,6 +50,20 @@ def stage_notebook(stage: dict) -> str | None:
     return found[0] if found else None
 
 
+def study_pages() -> dict[str, str]:
+    """Each study group's book page, as dvc.yaml writes it: the ``study`` foreach's groups to
+    ``executed/study_<group>``, a stage that runs the study notebook for one more group (the
+    world's committed finetune_world) to the notebook path in its command."""
+    stages = dvc_yaml()["stages"]
+    pages = {g: f"executed/study_{g}" for g in stages["study"]["foreach"]}
+    for name, stage in stages.items():
+        if name != "study" and stage_notebook(stage) == "study":
+            group = re.search(r"-p group (\w+)", stage["cmd"]).group(1)
+            out = re.search(r"notebooks/study\.ipynb\s+book/(\S+)\.ipynb", stage["cmd"]).group(1)
+            pages[group] = out
+    return pages
+
+
 # --- structure (fast) ---------------------------------------------------------------------
 
 def test_stage_names_match_params_sections_and_notebooks():
@@ -189,11 +203,16 @@ def test_smoke_pipeline_runs_every_notebook(smoke_project):
     executed = sorted((root / "book" / "executed").rglob("*.ipynb"))
     names = {p.relative_to(root / "book" / "executed").with_suffix("").as_posix()
              for p in executed}
-    groups = params_raw()["study"]["groups"]
+    pages = study_pages()
+    assert set(pages) == set(params_raw()["study"]["groups"])
     measured = {"clive", "finetune"}  # the LIVEC stages: book/measured/, rerun here: no data
     expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study"} - measured
-    assert names == expected | {f"study_{g}" for g in groups}  # study: once per group
+    # study: once per group; finetune_world's page is under book/measured/ (committed)
+    assert names == expected | {p.split("/", 1)[1] for p in pages.values()
+                                if p.startswith("executed/")}
     executed += [root / "book" / "measured" / f"{m}.ipynb" for m in sorted(measured)]
+    executed += [root / "book" / f"{p}.ipynb" for p in pages.values()
+                 if not p.startswith("executed/")]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert nb.metadata["papermill"]["exception"] is None or \
