@@ -36,8 +36,12 @@ HEADER_KEY = "qfm_meta"  # the metadata, as JSON, in the safetensors header
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
-                 meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                 meta: dict[str, Any] | None = None, code: bool = True) -> dict[str, Any]:
     """Save tensors as safetensors (atomically) and ``meta`` + sha256 as the JSON sidecar.
+
+    ``code=False`` leaves out the code's commit: for a file that is a function of its source
+    alone (the imported ImageNet weights), so a clone writes it byte for byte and DVC sees
+    the stages after it unchanged.
 
     The metadata also goes into the safetensors header, so the weights file alone is complete
     and its rename is the one that counts: a kill before the sidecar's rename leaves the new
@@ -49,7 +53,9 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
     path = Path(path)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = dict(meta or {})
-    meta.update(qfm_version=__version__, code=code_version(), weights=path.name)
+    meta.update(qfm_version=__version__, weights=path.name)
+    if code:
+        meta["code"] = code_version()
     meta.pop("sha256", None)
     header = {HEADER_KEY: json.dumps(meta, sort_keys=True, default=str)}
     atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=header))

@@ -97,5 +97,5 @@ def import_weights(name: str, out: str | Path) -> dict:
             "source_file": path.name, "source_package": SOURCES[name][0],
             "source_sha256": sha256(path), "tensors": len(mapped),
             "mean": list(NORM[0]), "std": list(NORM[1])}
-    save_tensors(mapped, out, meta)
+    save_tensors(mapped, out, meta, code=False)  # a clone's file = this one, byte for byte
     return meta

@@ -74,11 +74,12 @@ def study_params(params: dict) -> dict:
 
 
 def _base(params_path, st: dict):
-    """The component sections, with the world study's own most epochs (``study.epochs``) and
-    model sizes (``study.model``) where it sets them (a real data set's study takes
-    ``train.epochs`` and the ``model`` section)."""
+    """The component sections, with the world study's own most epochs (``study.epochs``),
+    early-stopping patience (``study.patience``) and model sizes (``study.model``) where it sets
+    them (a real data set's study takes the ``train`` and ``model`` sections)."""
     sets = {f"model.{k}": v for k, v in (st.get("model") or {}).items()}
     sets |= {"train.epochs": int(st["epochs"])} if st.get("epochs") else {}
+    sets |= {"train.patience": int(st["patience"])} if st.get("patience") else {}
     return override(load_params(params_path), sets) if sets else load_params(params_path)
 
 

@@ -32,6 +32,20 @@ def test_sidecar_records_the_source_and_its_hash(lite0):
     assert "classifier.weight" in tensors
 
 
+def test_imported_weights_do_not_depend_on_the_checkout(lite0, tmp_path, monkeypatch):
+    """A clone's `qfm weights` must write the committed lock's bytes (finetune_world's rows
+    are skipped only while its inputs reproduce): no commit or dirty flag in the file."""
+    from qfm.core import checkpoint
+    _, out, _ = lite0
+    monkeypatch.setattr(checkpoint, "code_version", lambda: {"git": "f" * 40, "dirty": True})
+    again = tmp_path / "efficientnet_lite0.safetensors"
+    import_weights("efficientnet_lite0", again)
+    assert again.read_bytes() == out.read_bytes()
+    assert "code" not in load_tensors(again)[1]
+    checkpoint.save_tensors({"x": torch.zeros(1)}, tmp_path / "x.safetensors")  # others keep it
+    assert load_tensors(tmp_path / "x.safetensors")[1]["code"]["git"] == "f" * 40
+
+
 def test_mapped_model_names_the_right_imagenet_class(lite0, monkeypatch):
     """The classifier on top of the mapped backbone recognises shipped photos."""
     home, out, _ = lite0

@@ -35,6 +35,9 @@ def test_values_give_both_totals_the_verdict_and_the_skipped_stages():
     assert v["budget_wall"] == f"{1700 / 60:.1f}" and v["budget_target"] == "30"
     slow = {"stages": [{"stage": "tune", "seconds": 1900.0, "status": "ran"}]}
     assert budget.values(BEFORE, slow)["budget_verdict"] == "missed"
+    # the stages fit, but the whole run (copy and DVC's checks too) did not: missed
+    late = {**NOW, "machine": {"seconds": 1810.0}}
+    assert budget.values(BEFORE, late)["budget_verdict"] == "missed"
     assert budget.values(None, None)["budget_verdict"] == budget.NOT_MEASURED
 
 

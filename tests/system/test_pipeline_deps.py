@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -223,3 +224,19 @@ def test_every_study_group_has_one_stage():
     ft = dvc["finetune_world"]
     assert "-p group finetune" in ft["cmd"] and "-p out_dir measured/world_finetune" in ft["cmd"]
     assert all(next(iter(o.values()))["cache"] is False for o in ft["outs"])
+
+
+def test_every_uncached_out_is_committed_to_git():
+    """A ``cache: false, persist: true`` out (finetune_world's rows, the toy upstream's weights)
+    is what a clone gets in place of a run: git must not ignore it, or the clone reruns the
+    stage after all (the book's HTML, uncached but not persisted, is a build folder)."""
+    uncached = []
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        for out in (stage.get("do") or stage).get("outs", []):
+            opts = next(iter(out.values())) if isinstance(out, dict) else {}
+            if opts.get("cache") is False and opts.get("persist"):
+                uncached.append(next(iter(out)))
+    assert {"models/upstream.safetensors", "measured/world_finetune/finetune.json"} <= set(uncached)
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *uncached], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert not ignored, f"committed outs ignored by git: {ignored}"
