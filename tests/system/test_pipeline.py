@@ -64,6 +64,19 @@ def study_pages() -> dict[str, str]:
     return pages
 
 
+def study_results() -> dict[str, str]:
+    """Each study group's rows file: ``results/study/<group>.json`` for the ``study`` foreach,
+    the ``.json`` out of a stage that runs the study notebook for one more group."""
+    stages = dvc_yaml()["stages"]
+    out = {g: f"results/study/{g}.json" for g in stages["study"]["foreach"]}
+    for name, stage in stages.items():
+        if name != "study" and stage_notebook(stage) == "study":
+            group = re.search(r"-p group (\w+)", stage["cmd"]).group(1)
+            outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
+            out[group] = next(o for o in outs if o.endswith(".json"))
+    return out
+
+
 # --- structure (fast) ---------------------------------------------------------------------
 
 def test_stage_names_match_params_sections_and_notebooks():
@@ -219,9 +232,10 @@ def test_smoke_pipeline_runs_every_notebook(smoke_project):
             nb.metadata["papermill"]["exception"] is False, path.name
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], path.name
-    groups = params_raw()["study"]["groups"]
-    for group in groups:
-        res = json.loads((root / "results" / "study" / f"{group}.json").read_text())
+    results = study_results()
+    assert set(results) == set(params_raw()["study"]["groups"])
+    for group, rel in results.items():
+        res = json.loads((root / rel).read_text())
         assert res["group"] == group and res["rows"]
         assert all(-1.0 <= r["test_srcc"] <= 1.0 for r in res["rows"])
     from qfm.core.inference import load_model
