@@ -61,18 +61,22 @@ def edge_text(frame: pd.DataFrame) -> str:
     """A sentence naming the tuned knobs whose chosen value is the lowest or highest tried
     (the best may lie beyond it: the tuner extends a grid only so often, and not past 0),
     or saying that none is."""
-    edges = []
+    edges, off = [], []
     for step, g in frame.groupby("step", sort=False):
         g = g.drop_duplicates("value")
         if len(g) < 3 or not g["chosen"].any():
             continue
         v = float(g.loc[g["chosen"], "value"].iloc[0])
-        if v in (g["value"].min(), g["value"].max()):
+        if v == 0 == g["value"].min():  # 0 switches the knob's part off: nothing lies below
+            off.append(step)
+        elif v in (g["value"].min(), g["value"].max()):
             edges.append(f"{step} ({'lowest' if v == g['value'].min() else 'highest'})")
-    if not edges:
-        return "Every chosen value lies inside the range tried."
-    return (f"Chosen at the edge of the range tried: {', '.join(edges)} — the best value "
-            f"may lie beyond it.")
+    text = "Every chosen value lies inside the range tried." if not (edges or off) else \
+        "Every other chosen value lies inside the range tried." if not edges else \
+        (f"Chosen at the edge of the range tried: {', '.join(edges)} — the best value "
+         f"may lie beyond it.")
+    return (f"Chosen at 0, the value that switches its part off (nothing lies below it): "
+            f"{', '.join(off)}. " + text) if off else text
 
 
 def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:
@@ -86,6 +90,10 @@ def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:
     if float(lam) == 0.0:
         return ("validation switched QFM's term off (λ_qfm = 0 chosen), so gate_qfm and its "
                 "controls train exactly as gate does: their Δ over gate is 0 by construction")
+    rho = (tune.get("chosen", {}).get(variant) or {}).get("qfm.rho")
+    if rho is not None and float(rho) == 0.0:  # the term without its semantic perturbation
+        return (f"validation kept QFM's term on (λ_qfm = {float(lam):g} chosen) but switched "
+                f"its perturbation off (ρ = 0 chosen): gate_qfm trains as the rho0 control")
     return f"validation kept QFM's term on (λ_qfm = {float(lam):g} chosen)"
 
 

@@ -21,12 +21,12 @@ overrides: baseline, gate, gate_static, gate_params — every other variant take
 the architecture it is built on), then ρ, λ_qfm (0 in the grid) and τ on ``gate_qfm``, then
 λ_kd on ``full`` (its teacher ``gate_qfm`` at the values just chosen). A chosen value at an
 edge of its grid extends the grid one step that way and tries again (``extend`` times at
-most; 0 is a bound, never crossed); a knob's targets (e.g. the four architectures' rates)
-tune side by side, each round's trials in one pool of workers. A QFM knob whose turn comes after λ_qfm = 0 was chosen is
-moot (every value trains the same runs) and recorded so, not tuned. Runs that would train
-identically run once (:func:`qfm.study.runs.run_key`). A knob params.yaml sets to a number is
-fixed: not tuned,
-recorded as ``fixed by params.yaml``. The tuning runs train and validate on their own splits
+most; 0 is a bound, never crossed; ρ, whose 0 is the off switch, still at its lowest value
+after them tries 0); a knob's targets (e.g. the four architectures' rates) tune side by
+side, each round's trials in one pool of workers. A QFM knob whose turn comes after λ_qfm = 0
+was chosen is moot (every value trains the same runs) and recorded so, not tuned. Runs that
+would train identically run once (:func:`qfm.study.runs.run_key`). A knob params.yaml sets to
+a number is fixed: not tuned, recorded as ``fixed by params.yaml``. The tuning runs train and validate on their own splits
 (:func:`tuning_split`), whose validation contents are never a test content of a reported
 seed; nothing here reads a test number. :func:`run_group` runs a group with each variant's
 chosen values and writes one row per run; the group ``main`` also stores the head of the full
@@ -52,6 +52,7 @@ KNOBS = {"lr": "train.lr", "rho": "qfm.rho", "lambda_qfm": "qfm.lambda_qfm",
          "tau": "qfm.tau", "lambda_kd": "distill.lambda_kd"}  # study.tune key → dotted key
 MOOT = "moot: λ_qfm = 0 was chosen (QFM's term is off)"  # a QFM knob tuned after that
 UPPER = {"qfm.tau": 1.0}  # τ is a gap of normalised labels: 1 admits every partner
+OFF_AT_ZERO = {"qfm.rho"}  # 0 switches its part off: still lowest after the extensions, try 0
 
 
 def study_params(params: dict) -> dict:
@@ -143,8 +144,11 @@ def tuning_split(world: str | Path, reported: list[int], seed: int,
     return rows, record
 
 
-def _grid_step(grid: list[float], up: bool, key: str) -> float | None:
-    """The next value beyond an edge of ``grid`` (geometric), or None at a bound."""
+def _grid_step(grid: list[float], up: bool, key: str, last: bool = False) -> float | None:
+    """The next value beyond an edge of ``grid`` (geometric), or None at a bound; once the
+    extensions are spent (``last``), only a knob whose 0 is its off switch goes on: to 0."""
+    if last:
+        return 0.0 if not up and key in OFF_AT_ZERO and grid[0] > 0 else None
     if up:
         hi, prev = grid[-1], grid[-2] if len(grid) > 1 else 0.0
         new = hi * hi / prev if prev > 0 else 3 * hi if hi > 0 else None
@@ -251,7 +255,7 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
             active.append({"v": v, "grid": grid[:1] if smoke else grid, "scores": {},
                            "added": [], "open": True})
         rounds = 0 if smoke else int(tn.get("extend", 2))
-        for rnd in range(1 + rounds):
+        for rnd in range(2 + rounds):  # the round after the extensions only tries 0
             todo = [(a, g) for a in active if a["open"] for g in a["grid"]
                     if g not in a["scores"]]
             vals = trial(key, [(a["v"], {**context(a["v"]), key: g}) for a, g in todo])
@@ -262,8 +266,8 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
                 a["best"] = best = max(grid, key=lambda g: a["scores"][g])  # ties: smaller
                 a["edge"] = edge = "" if len(grid) < 2 or grid[0] < best < grid[-1] else \
                     ("lower" if best == grid[0] else "upper")
-                new = _grid_step(grid, edge == "upper", key) if edge else None
-                a["open"] = not (new is None or rnd == rounds)
+                new = _grid_step(grid, edge == "upper", key, rnd >= rounds) if edge else None
+                a["open"] = new is not None
                 if a["open"]:
                     a["added"].append(new)
                     a["grid"] = sorted(grid + [new])

@@ -165,6 +165,11 @@ def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_trials():
                          "chosen": [False, False, True, False, True, False]})
     assert tuning_report.edge_text(grid).startswith("Chosen at the edge of the range tried: "
                                                     "ρ (highest) —")
+    off = pd.DataFrame({"step": ["ρ"] * 3 + ["τ"] * 3,
+                        "value": [0.0, 0.01, 0.05, 0.02, 0.05, 0.1], "chosen": [True, False, False, False, True, False]})
+    text = tuning_report.edge_text(off)  # 0 is a bound, not an edge the best may lie beyond
+    assert text.startswith("Chosen at 0, the value that switches its part off") and "ρ" in text
+    assert text.endswith("Every other chosen value lies inside the range tried.")
 
 
 def test_ladder_compares_each_rung_with_the_one_below():
@@ -194,3 +199,14 @@ def test_rows_that_repeat_a_run_are_counted_once_and_named():
     table = sr.best_last_table(df, ["baseline", "gate", "gate_qfm"]).markup
     assert "gate_qfm (= gate)" in table and table.count("<tr>") == 3  # header + 2 rows
     assert "every QFM variant ran as gate" in sr.diagnostics_table(df).markup
+
+
+def test_the_qfm_term_sentence_says_what_validation_switched_off():
+    def said(**chosen):
+        return tuning_report.qfm_term_text({"chosen": {"gate_qfm": chosen}})
+    assert said(**{"qfm.lambda_qfm": 0.0, "qfm.rho": 0.0}).startswith(
+        "validation switched QFM's term off")
+    assert "perturbation off (ρ = 0" in said(**{"qfm.lambda_qfm": 0.3, "qfm.rho": 0.0})
+    assert said(**{"qfm.lambda_qfm": 0.3, "qfm.rho": 0.01}) == \
+        "validation kept QFM's term on (λ_qfm = 0.3 chosen)"
+    assert tuning_report.qfm_term_text(None) == "not measured yet"

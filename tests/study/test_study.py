@@ -233,6 +233,11 @@ def test_grid_steps_extend_geometrically_and_stop_at_bounds():
     assert _grid_step([0.0, 0.5], True, "distill.lambda_kd") == pytest.approx(1.5)  # ×3
     assert _grid_step([0.05, 0.5], True, "qfm.tau") == 1.0  # τ ≤ 1
     assert _grid_step([0.5, 1.0], True, "qfm.tau") is None
+    # the extensions spent: ρ still at its lowest tries its off switch, 0; nothing else goes on
+    assert _grid_step([0.003, 0.0125, 0.05], False, "qfm.rho", last=True) == 0.0
+    assert _grid_step([0.0, 0.003, 0.0125], False, "qfm.rho", last=True) is None
+    assert _grid_step([0.003, 0.0125, 0.05], True, "qfm.rho", last=True) is None
+    assert _grid_step([0.0005, 0.001, 0.002], False, "train.lr", last=True) is None
 
 
 def test_an_inert_qfm_term_trains_as_the_gate_and_runs_once(study_home, monkeypatch):
