@@ -45,6 +45,7 @@ def before_after(before: dict | None, now: dict | None) -> pd.DataFrame:
                        "minutes now": [n.get(k, math.nan) / 60 for k in names]})
     df["saved"] = (df["minutes before"] - df["minutes now"]).where(df["minutes now"].notna(),
                                                                   df["minutes before"])
+    df["saved"] = df["saved"].round(1) + 0.0  # as shown (.1f), and no "-0.0"
     df["status now"] = [st.get(k, "not in the pipeline") for k in names]
     return df
 

@@ -134,8 +134,10 @@ def sweep_table(sweep: pd.DataFrame, base: pd.DataFrame) -> Table:
 
 
 def best_last_table(rows: pd.DataFrame, variants) -> Table:
-    """Per variant: runs, and the share whose best validation epoch is their last (a variant
-    whose rows repeat another variant's runs, ``same_as``, is not listed again)."""
+    """Per variant: runs, the share whose best validation epoch is their last (trained too
+    short) and the share whose best is their first (stopped before it learned: an early dip
+    outlasted the patience), a variant whose rows repeat another's runs (``same_as``) not
+    listed again."""
     out, same = [], []
     for v in variants:
         sub = rows[rows["variant"] == v]
@@ -143,8 +145,10 @@ def best_last_table(rows: pd.DataFrame, variants) -> Table:
             same.append(f"{v} (= {sub['same_as'].iloc[0]})")
         elif len(sub):
             out.append({"variant": v, "runs": len(sub), "epochs": int(sub["epochs"].max()),
-                        "best epoch = last epoch": float(sub["best_is_last"].mean())})
-    return html_table(pd.DataFrame(out), {"best epoch = last epoch": ".0%"},
+                        "best epoch = last epoch": float(sub["best_is_last"].mean()),
+                        "best epoch = first epoch": float((sub["best_epoch"] == 0).mean())})
+    return html_table(pd.DataFrame(out), {"best epoch = last epoch": ".0%",
+                                          "best epoch = first epoch": ".0%"},
                       notes=f"not repeated, their runs are another variant's: "
                             f"{', '.join(same)}" if same else "")
 

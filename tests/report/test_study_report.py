@@ -198,6 +198,7 @@ def test_rows_that_repeat_a_run_are_counted_once_and_named():
     assert facts["runs"] == 10 and facts["best_last"] == 0.1  # not 2 of 15
     table = sr.best_last_table(df, ["baseline", "gate", "gate_qfm"]).markup
     assert "gate_qfm (= gate)" in table and table.count("<tr>") == 3  # header + 2 rows
+    assert "best epoch = first epoch" in table
     assert "every QFM variant ran as gate" in sr.diagnostics_table(df).markup
 
 
