@@ -71,12 +71,12 @@ def edge_text(frame: pd.DataFrame) -> str:
             off.append(step)
         elif v in (g["value"].min(), g["value"].max()):
             edges.append(f"{step} ({'lowest' if v == g['value'].min() else 'highest'})")
-    text = "Every chosen value lies inside the range tried." if not (edges or off) else \
-        "Every other chosen value lies inside the range tried." if not edges else \
-        (f"Chosen at the edge of the range tried: {', '.join(edges)} — the best value "
-         f"may lie beyond it.")
-    return (f"Chosen at 0, the value that switches its part off (nothing lies below it): "
-            f"{', '.join(off)}. " + text) if off else text
+    head = (f"Chosen at 0, the value that switches its part off (nothing lies below it): "
+            f"{', '.join(off)}. ") if off else ""
+    if edges:
+        return head + (f"Chosen at the edge of the range tried: {', '.join(edges)} — the best "
+                       f"value may lie beyond it.")
+    return head + f"Every {'other ' if off else ''}chosen value lies inside the range tried."
 
 
 def qfm_term_text(tune: dict | None, variant: str = "gate_qfm") -> str:

@@ -166,7 +166,8 @@ def test_tuning_frame_lists_trials_in_the_order_tuned_and_marks_reused_trials():
     assert tuning_report.edge_text(grid).startswith("Chosen at the edge of the range tried: "
                                                     "ρ (highest) —")
     off = pd.DataFrame({"step": ["ρ"] * 3 + ["τ"] * 3,
-                        "value": [0.0, 0.01, 0.05, 0.02, 0.05, 0.1], "chosen": [True, False, False, False, True, False]})
+                        "value": [0.0, 0.01, 0.05, 0.02, 0.05, 0.1],
+                        "chosen": [True, False, False, False, True, False]})
     text = tuning_report.edge_text(off)  # 0 is a bound, not an edge the best may lie beyond
     assert text.startswith("Chosen at 0, the value that switches its part off") and "ρ" in text
     assert text.endswith("Every other chosen value lies inside the range tried.")

@@ -50,30 +50,31 @@ def stage_notebook(stage: dict) -> str | None:
     return found[0] if found else None
 
 
-def study_pages() -> dict[str, str]:
-    """Each study group's book page, as dvc.yaml writes it: the ``study`` foreach's groups to
-    ``executed/study_<group>``, a stage that runs the study notebook for one more group (the
-    world's committed finetune_world) to the notebook path in its command."""
-    stages = dvc_yaml()["stages"]
-    pages = {g: f"executed/study_{g}" for g in stages["study"]["foreach"]}
-    for name, stage in stages.items():
+def _extra_study_stages():
+    """(group, stage) of each stage besides the ``study`` foreach that runs the study notebook
+    for one more group (the world's committed finetune_world)."""
+    for name, stage in dvc_yaml()["stages"].items():
         if name != "study" and stage_notebook(stage) == "study":
-            group = re.search(r"-p group (\w+)", stage["cmd"]).group(1)
-            out = re.search(r"notebooks/study\.ipynb\s+book/(\S+)\.ipynb", stage["cmd"]).group(1)
-            pages[group] = out
+            yield re.search(r"-p group (\w+)", stage["cmd"]).group(1), stage
+
+
+def study_pages() -> dict[str, str]:
+    """Each study group's book page, as dvc.yaml writes it: ``executed/study_<group>`` for the
+    ``study`` foreach, the notebook path in the command of a stage that runs one more group."""
+    pages = {g: f"executed/study_{g}" for g in dvc_yaml()["stages"]["study"]["foreach"]}
+    for group, stage in _extra_study_stages():
+        pages[group] = re.search(r"notebooks/study\.ipynb\s+book/(\S+)\.ipynb",
+                                 stage["cmd"]).group(1)
     return pages
 
 
 def study_results() -> dict[str, str]:
     """Each study group's rows file: ``results/study/<group>.json`` for the ``study`` foreach,
     the ``.json`` out of a stage that runs the study notebook for one more group."""
-    stages = dvc_yaml()["stages"]
-    out = {g: f"results/study/{g}.json" for g in stages["study"]["foreach"]}
-    for name, stage in stages.items():
-        if name != "study" and stage_notebook(stage) == "study":
-            group = re.search(r"-p group (\w+)", stage["cmd"]).group(1)
-            outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
-            out[group] = next(o for o in outs if o.endswith(".json"))
+    out = {g: f"results/study/{g}.json" for g in dvc_yaml()["stages"]["study"]["foreach"]}
+    for group, stage in _extra_study_stages():
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
+        out[group] = next(o for o in outs if o.endswith(".json"))
     return out
 
 
