@@ -23,7 +23,7 @@ from harness import PARAMS, Record, add_out_argument
 from qfm import paths
 from qfm.config import read_params
 from qfm.files import read_json
-from qfm.study import runs, stages
+from qfm.study import runner as runs, stages, tune
 
 # (params key, variant it is probed on, values tried)
 PROBES = (("model.dim", "baseline", (16, 32, 64, 128)),
@@ -40,10 +40,10 @@ def main() -> None:
     record = Record("architecture_choices")
     raw = read_params(PARAMS)
     st = stages.study_params(raw)
-    base = stages._base(PARAMS, st)  # the world study's settings (study.epochs, study.model)
+    base = stages.base_config(PARAMS, st)  # the world study's settings (study.epochs, study.model)
     seeds = list(st["tune"]["seeds"])
     reported = stages.reported_seeds(st)
-    tables = {s: stages.tuning_split(paths.world_dir(), reported, s, base.world.split[0])[0]
+    tables = {s: tune.tuning_split(paths.world_dir(), reported, s, base.world.split[0])[0]
               for s in seeds}
     chosen = read_json(args.tuned)["chosen"]
     current = {"model.dim": base.model.dim, "model.gate_hidden": base.model.gate_hidden,
@@ -54,7 +54,7 @@ def main() -> None:
             specs = runs.make_specs(raw, base, [variant], seeds, 0.0,
                                     per_variant={variant: {**chosen.get(variant, {}), key: v}},
                                     split_tables=tables, halve=bool(st.get("halve", False)))
-            res = runs.run_specs(specs, stages._features(st), str(paths.world_dir()),
+            res = runs.run_specs(specs, stages.features_path(st), str(paths.world_dir()),
                                  args.workers, progress=False)
             rows.append({"key": key, "variant": variant, "value": v,
                          "val_srcc": float(np.mean([r["val_srcc"] for r in res])),

@@ -56,8 +56,8 @@ from qfm.data.dataset import IQADataset
 from qfm.data.facts import FACTS
 from qfm.data.transforms import TrainTransform
 from qfm.core.engine import param_groups, train_one_epoch
-from qfm.core.matching import QFMObjective
-from qfm.core.model import build_model
+from qfm.losses.qfm import QFMObjective
+from qfm.models import build_model
 from qfm.paper import PAPER_PROFILE, profile_section
 
 VIT = {**profile_section("model"), "weights": "none"}

@@ -189,7 +189,7 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
     from qfm.core.checkpoint import save_tensors
     from qfm.config import to_dict
     from qfm.core.inference import autocast
-    from qfm.core.model import build_model
+    from qfm.models import build_model
     from qfm.predict import ImageFiles, score_files
 
     torch.manual_seed(0)

@@ -48,7 +48,7 @@ from qfm.data.dataset import IQADataset
 from qfm.data.facts import FACTS
 from qfm.data.transforms import TrainTransform
 from qfm.core.engine import param_groups, regression_objective
-from qfm.core.model import build_model
+from qfm.models import build_model
 from qfm.paper import PAPER_PROFILE, profile_section
 
 PAPER = {**profile_section("model"), "weights": "none"}

@@ -12,8 +12,14 @@ Three sources, one output format (``stages``: name, seconds, status):
   ``dvc repro 2>&1 | ts '%.s'``) or ``<ISO time> <text>``.
 * ``--notebooks DIR``: what the pipeline already wrote: papermill's duration of each executed
   notebook under ``DIR`` (``book/executed``), named by its stage (``train/<run>`` →
-  ``train@<run>``). Covers the notebook stages only, without
-  kernel start-up.
+  ``train@<run>``) — from the notebook, or, where the stage took the clock out of it
+  (``python -m qfm.files scrub-notebook``), from ``logs/timings.jsonl``. Covers the notebook
+  stages only, without kernel start-up.
+
+Bytes that reproduce: after ``--run``, ``git diff --exit-code dvc.lock`` in the copy (its
+``dvc.lock`` staged before the run) says whether ``dvc repro`` left the committed lock as it
+was; the result's ``dvc_lock`` records the answer and every stage output whose hash changed
+(``changed_outs``; ``--smoke`` changes the parameters, so there the lock is bound to change).
 
 A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
 follows (else the next stage's line, else the end of the log); skipped and restored stages
@@ -121,16 +127,40 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
-def from_notebooks(folder: str | Path) -> dict:
+def logged_notebooks(root: str | Path) -> dict[str, float]:
+    """``{notebook path relative to root: seconds}`` from ``root/logs/timings.jsonl`` (the
+    latest entry of each; ``qfm.files.scrub_notebook`` writes them)."""
+    out: dict[str, float] = {}
+    log = Path(root) / "logs" / "timings.jsonl"
+    for text in log.read_text().splitlines() if log.is_file() else []:
+        try:
+            entry = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("what") == "notebook" and entry.get("path"):
+            out[entry["path"]] = float(entry["seconds"])
+    return out
+
+
+def from_notebooks(folder: str | Path, root: str | Path = ".") -> dict:
     """Per-stage times from papermill's record in the executed notebooks under ``folder``
-    (unexecuted ones are left out; one that recorded an exception is "failed")."""
+    (unexecuted ones are left out; one that recorded an exception is "failed"); a notebook
+    whose clock the stage took out is timed by ``root``'s log (:func:`logged_notebooks`)."""
     stages = []
+    logged = logged_notebooks(root)
     for path in sorted(Path(folder).rglob("*.ipynb")):
         meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
-        if meta.get("duration") is not None:
+        duration = meta.get("duration")
+        if duration is None and meta:
+            try:
+                duration = logged.get(path.resolve().relative_to(Path(root).resolve())
+                                      .as_posix())
+            except ValueError:
+                duration = None
+        if duration is not None:
             name = path.relative_to(folder).with_suffix("").as_posix()
             stages.append({"stage": name.replace("/", "@", 1),  # train/x → train@x
-                           "seconds": round(float(meta["duration"]), 2),
+                           "seconds": round(float(duration), 2),
                            "status": "failed" if meta.get("exception") else "ran"})
     total = round(sum(s["seconds"] for s in stages), 2) if stages else None
     return {"stages": stages, "total_seconds": total}
@@ -153,6 +183,52 @@ def set_params(path: Path, values: dict) -> None:
     for (sec, key), v in values.items():
         params.setdefault(sec, {})[key] = v
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stage_entries(text: str) -> dict[str, dict]:
+    """``{stage: its whole lock entry}`` of a ``dvc.lock``'s text."""
+    if not text.strip():
+        return {}
+    return (yaml.safe_load(text) or {}).get("stages") or {}
+
+
+def lock_outs(text: str) -> dict[tuple[str, str], str | None]:
+    """``{(stage, output path): hash}`` of a ``dvc.lock``'s text (metrics are outputs too)."""
+    return {(name, o["path"]): o.get("md5") or o.get("etag") or o.get("checksum")
+            for name, entry in stage_entries(text).items() for o in entry.get("outs") or []}
+
+
+def stage_lock(workdir: Path) -> str | None:
+    """Stage the copy's ``dvc.lock`` in its own git index (the committed lock to compare the
+    run's against); None when there is none. Never called on the checkout itself."""
+    if not (workdir / "dvc.lock").is_file():
+        return None
+    subprocess.run(["git", "add", "--", "dvc.lock"], cwd=workdir, check=True)
+    return (workdir / "dvc.lock").read_text()
+
+
+def check_lock(workdir: Path, before: str | None) -> dict:
+    """Whether ``dvc repro`` left ``dvc.lock`` as committed: ``git diff --exit-code dvc.lock``
+    against the index (the lock as it was before the run), and which outputs changed.
+
+    Returns:
+        ``{"unchanged", "git_diff_exit_code", "changed_outs": [{stage, out, before, after}],
+        "changed_stages"}`` (a stage whose lock entry changed at all: outputs, deps, params).
+    """
+    if before is None:
+        return {"unchanged": None, "git_diff_exit_code": None, "changed_outs": [],
+                "changed_stages": [], "note": "no dvc.lock before the run: nothing to compare"}
+    diff = subprocess.run(["git", "diff", "--quiet", "--exit-code", "--", "dvc.lock"],
+                          cwd=workdir, capture_output=True, text=True, check=False)
+    lock = workdir / "dvc.lock"
+    after = lock.read_text() if lock.is_file() else ""
+    a, b = lock_outs(before), lock_outs(after)
+    changed = [{"stage": st, "out": out, "before": a.get((st, out)), "after": b.get((st, out))}
+               for st, out in sorted(set(a) | set(b)) if a.get((st, out)) != b.get((st, out))]
+    ea, eb = stage_entries(before), stage_entries(after)
+    return {"unchanged": diff.returncode == 0, "git_diff_exit_code": diff.returncode,
+            "changed_outs": changed,
+            "changed_stages": sorted(st for st in set(ea) | set(eb) if ea.get(st) != eb.get(st))}
 
 
 def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
@@ -212,7 +288,7 @@ def main() -> None:
         out.update(source=f"log {args.log}", **parse_log(args.log.read_text().splitlines()))
     elif args.notebooks:
         out.update(source=f"papermill durations under {args.notebooks}",
-                   **from_notebooks(args.notebooks))
+                   **from_notebooks(args.notebooks, args.repo))
     else:
         if args.smoke and args.in_place:
             p.error("--smoke edits params.yaml: only in a copy (drop --in-place)")
@@ -226,11 +302,23 @@ def main() -> None:
                 subprocess.run(["git", "init", "-q"], cwd=work, check=True)
                 if args.smoke:
                     set_params(work / "params.yaml", SMOKE)
+                before = stage_lock(work)  # the committed lock, in the copy's own index
+            else:  # the checkout's index holds the lock to compare against
+                shown = subprocess.run(["git", "show", ":dvc.lock"], cwd=work,
+                                       capture_output=True, text=True, check=False)
+                before = shown.stdout if shown.returncode == 0 else None
             lines, rc = run_repro(work, args.dvc_args, args.threads or None, args.save_log)
+            lock = check_lock(work, before)
+        if args.smoke:
+            lock["note"] = "--smoke changes params.yaml: the lock is bound to change"
+        print(f"dvc.lock {'unchanged' if lock['unchanged'] else 'changed'}"
+              + (f": {len(lock['changed_outs'])} output(s) of "
+                 f"{', '.join(sorted({c['stage'] for c in lock['changed_outs']}))}"
+                 if lock["changed_outs"] else ""), file=sys.stderr)
         out.update(source="dvc repro" + (" (in place)" if args.in_place else " (fresh copy)"),
                    smoke=args.smoke, omp_num_threads=args.threads or
                    os.environ.get("OMP_NUM_THREADS"), dvc_args=args.dvc_args, exit_code=rc,
-                   **parse_log(lines))
+                   dvc_lock=lock, **parse_log(lines))
     record.finish(out, args.out)
 
 

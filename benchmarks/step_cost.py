@@ -37,8 +37,9 @@ from harness import (Record, add_out_argument, cpu_default, shipped_weights, syn
 from qfm.config import override, parse_sets
 from qfm.core.engine import param_groups, regression_objective
 from qfm.core.inference import resolve_device
-from qfm.core.matching import QFMObjective
-from qfm.core.model import build_model
+from qfm.losses.qfm import QFMObjective
+from qfm.core.weights import pretrained_model
+from qfm.models import build_model
 
 TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most
 
@@ -63,7 +64,7 @@ def main() -> None:
     args.batch = args.batch or cfg.train.batch_size
     dev = resolve_device(cfg.train.device)
     with tempfile.TemporaryDirectory() as tmp, shipped_weights(cfg, tmp):
-        upstream = build_model(cfg.model, load=not args.cached)
+        upstream = build_model(cfg.model) if args.cached else pretrained_model(cfg.model)
         width = (args.cached if args.cached > 0 else upstream.backbone.width) \
             if args.cached else None
         backbone_m = sum(p.numel() for p in upstream.backbone.parameters()) / 1e6

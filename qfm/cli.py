@@ -12,7 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-
 EPILOG = "Docs: book/ (Jupyter Book). Every subcommand reads params.yaml; --set overrides keys."
 
 
@@ -73,10 +72,10 @@ def cmd_study(args) -> int:
     return 0
 
 
-def cmd_clive(args) -> int:
-    from qfm.study.measured import run_clive
+def cmd_livec(args) -> int:
+    from qfm.study.livec import run_livec
 
-    res = run_clive(args.params, args.out, progress=not args.quiet)
+    res = run_livec(args.params, args.out, progress=not args.quiet)
     return 0 if res["status"] in ("measured", "no data") else 1
 
 
@@ -211,12 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--head-out", default=None, help="run: save the best-val full run's head")
     sp.set_defaults(func=cmd_study)
 
-    sp = sub.add_parser("clive", help="the study on CLIVE's real MOS, where the data is "
+    sp = sub.add_parser("livec", aliases=["clive"], help="the study on CLIVE's real MOS, where the data is "
                         "(else the committed results in measured/livec stand)")
     sp.add_argument("--params", default="params.yaml", help="params file")
     sp.add_argument("--out", default=None, help="folder (default: measured/livec)")
     sp.add_argument("--quiet", action="store_true", help="no progress output")
-    sp.set_defaults(func=cmd_clive)
+    sp.set_defaults(func=cmd_livec)
 
     sp = sub.add_parser("default", help="join the frozen upstream and the study's chosen head "
                         "into the default model")

@@ -2,7 +2,10 @@
 
 Loading rejects unknown keys and wrong types with a one-line :class:`ConfigError` that names
 the offending key (``train.lr: expected float, got str``). This module imports nothing else of
-``qfm`` so every other module may depend on it.
+``qfm`` but the knob table (:mod:`qfm.knobs`), so every other module may depend on it.
+
+Its defaults are ``params.yaml``'s (tests/system/test_config.py compares them): a Python user
+of ``qfm.config`` gets the pipeline's model. A tunable knob's default is the knob table's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from qfm.knobs import AUTO, BY_KEY, KEYS, auto_keys
 
 
 class ConfigError(ValueError):
@@ -54,15 +61,14 @@ class WorldConfig:
 class ModelConfig:
     """Backbone → (gate) → attention-panel decoder → score."""
 
-    backbone: str = "test_vit"  # any timm model name (CPU default: a 0.3M-parameter ViT)
-    img_size: int = 96  # crop side fed to the backbone
-    weights: str = "none"  # none | upstream | efficientnet_lite0 (shipped ImageNet) | a file
-    # passed to timm.create_model; params.yaml's CPU profile sets {patch_size: 8}: quality
-    # lives in fine detail (blur, JPEG). Empty here so other backbones keep their own patch.
-    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
-    tokens: str = "last"  # last (DEIQT: the last feature map) | multiscale (every stage, pooled)
-    grid: int = 4  # token grid of multiscale tokens
-    dim: int = 0  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
+    backbone: str = "tf_efficientnet_lite0"  # any timm model name
+    img_size: int = 128  # crop side fed to the backbone
+    weights: str = "efficientnet_lite0"  # none | upstream | efficientnet_lite0 (shipped
+    # ImageNet, `qfm weights`) | a timm-format file
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # to timm.create_model
+    tokens: str = "multiscale"  # multiscale (every stage, pooled) | last (DEIQT: last map)
+    grid: int = 3  # token grid of multiscale tokens
+    dim: int = 64  # decoder width; 0 = the backbone's width (DEIQT), else a linear projection
     heads: int = 4  # decoder attention heads
     queries: int = 6  # learned quality queries
     mlp_ratio: float = 4.0  # decoder FFN width factor
@@ -70,7 +76,7 @@ class ModelConfig:
     gate: bool = False  # adaptive feature selection (QFM-IQM step 1)
     # what `gate: true` inserts: adaptive (the method) | static | adapter (capacity controls)
     gate_kind: str = "adaptive"
-    gate_hidden: float = 0.25  # gate MLP hidden width as a fraction of the channels
+    gate_hidden: float = 0.0625  # gate MLP hidden width as a fraction of the channels
 
 
 @dataclass
@@ -88,15 +94,15 @@ class QFMConfig:
     """Quality-aware matching and adversarial semantic noise (QFM-IQM steps 2-4)."""
 
     enabled: bool = False  # add L_qfm to the loss
-    tau: float = 0.05  # max |y_i - y_j| for a partner (normalised labels)
-    rho: float = 0.05  # perturbation radius, relative to the feature norm
+    tau: float = BY_KEY["qfm.tau"].default  # max |y_i - y_j| for a partner (normalised)
+    rho: float = BY_KEY["qfm.rho"].default  # perturbation radius, relative to the feature norm
     lambda_c: float = 1.0  # weight of the consistency term |h(F+e) - h(F)|
-    lambda_qfm: float = 1.0  # weight of L_qfm in the total loss
+    lambda_qfm: float = BY_KEY["qfm.lambda_qfm"].default  # weight of L_qfm in the loss
     perturb: str = "sign"  # sign | sam
     partner: str = "quality"  # quality (the method) | random (control: ignores quality)
     direction: str = "semantic"  # semantic (partner − anchor) | random (control)
     sampler: bool = False  # quality-stratified batches so most anchors find a partner
-    anchors: int = 0  # at most this many anchors per batch take the QFM term (0 = all)
+    anchors: int = 16  # at most this many anchors per batch take the QFM term (0 = all)
 
 
 @dataclass
@@ -104,11 +110,11 @@ class DistillConfig:
     """Distillation that expands the data set (QFM-IQM step 5)."""
 
     enabled: bool = False  # train a teacher, pseudo-label an expanded set, train a student
-    lambda_kd: float = 0.5  # weight of the distillation term
-    views: int = 2  # extra views of each training image (-1 = auto: 2 with nothing unlabelled)
+    lambda_kd: float = BY_KEY["distill.lambda_kd"].default  # weight of the distillation term
+    views: int = -1  # extra views of each training image (-1 = auto: 2 with nothing unlabelled)
     # unlabelled images: "" none | "world" the embedded default's | "auto" the default's when
     # training on it, none on a real data set | a folder of images
-    unlabelled: str = ""
+    unlabelled: str = "auto"
     teacher_backbone: str = ""  # "" = same as the student
 
 
@@ -118,17 +124,17 @@ class TrainConfig:
 
     dataset: str = "world"  # world | a real data set name (see qfm.data.readers)
     split: int = 0  # which seeded split file (-1 = the official split, KonIQ/FLIVE)
-    epochs: int = 15  # passes over the training split
-    batch_size: int = 8  # images per step
-    lr: float = 1e-3  # AdamW peak learning rate
+    epochs: int = 30  # passes over the training split
+    batch_size: int = 32  # images per step
+    lr: float = BY_KEY["train.lr"].default  # AdamW peak learning rate
     weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings)
-    warmup_epochs: float = 2.0  # linear warm-up length
-    step_epochs: int = 10  # multiply the learning rate by gamma every step_epochs
+    warmup_epochs: float = 1.0  # linear warm-up length
+    step_epochs: int = 100  # multiply the learning rate by gamma every step_epochs
     gamma: float = 0.3  # step decay factor
     clip_grad: float = 5.0  # gradient norm clip (0 = off)
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     eval_every: int = 1  # validate every n epochs (and after the last)
-    patience: int = 0  # stop after this many epochs without a better validation SRCC (0 = off)
+    patience: int = 5  # stop after this many epochs without a better validation SRCC (0 = off)
     test_crops: int = 5  # deterministic crops averaged at test time
     workers: int = 0  # data-loader worker processes
     cache: bool = True  # keep decoded images in memory (small data sets)
@@ -217,8 +223,7 @@ def override(cfg: Any, dotted: dict[str, Any]) -> Any:
     """A copy of ``cfg`` with ``{"train.lr": 1e-3, ...}`` applied, type-checked (auto: default)."""
     data = to_dict(cfg)
     for key, value in dotted.items():
-        value = flatten(to_dict(type(cfg)())).get(key) if value == AUTO and key in TUNABLE \
-            else value
+        value = BY_KEY[key].default if value == AUTO and key in BY_KEY else value
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
@@ -245,7 +250,6 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
 
 def parse_sets(items: typing.Iterable[str] | None) -> dict[str, Any]:
     """``["train.lr=1e-3", ...]`` (``--set`` arguments) → ``{"train.lr": 0.001}`` for override."""
-    import yaml
 
     out = {}
     for item in items or []:
@@ -263,17 +267,14 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 # Top-level sections of params.yaml besides RunConfig's: the variants, one per stage with
 # parameters (tests/system/test_pipeline.py checks the list against dvc.yaml).
-PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "clive", "finetune")
+PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "livec", "finetune")
 
 
-# Knobs the study tunes on validation (stage tune). In params.yaml a number is fixed (the tuner
-# skips it: `dvc exp run -S qfm.rho=0.1`); `auto` is tuned (anywhere else: the default above).
-TUNABLE, AUTO = ("train.lr", "qfm.rho", "qfm.lambda_qfm", "qfm.tau", "distill.lambda_kd"), "auto"
-
-
-def auto_keys(raw: dict) -> list[str]:
-    """The :data:`TUNABLE` keys a raw params mapping leaves to the tuner (value ``auto``)."""
-    return [k for k in TUNABLE if (raw.get(k.split(".")[0]) or {}).get(k.split(".")[1]) == AUTO]
+# Knobs the study tunes on validation (stage tune): qfm.knobs.KNOBS. In params.yaml a number is
+# fixed (the tuner skips it: `dvc exp run -S qfm.rho=0.1`); `auto` is tuned (elsewhere: the
+# knob's default).
+TUNABLE = KEYS
+__all__ = ["AUTO", "TUNABLE", "auto_keys", "ConfigError", "RunConfig", "load_params"]
 
 
 def read_params(path: str | Path) -> dict:
@@ -282,7 +283,6 @@ def read_params(path: str | Path) -> dict:
     A missing file, a YAML syntax error or a non-mapping top level is a one-line
     :class:`ConfigError` naming the file.
     """
-    import yaml
 
     path = Path(path)
     if not path.is_file():

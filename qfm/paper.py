@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from qfm.config import RunConfig, to_dict
+from qfm.config import RunConfig, flatten, to_dict
 
 # The paper's reported numbers (Li et al., ICML 2024: abstract and headline table, as far as
 # they could be read; see the book's Method page). NaN = not reported in what could be read.
@@ -95,7 +95,6 @@ def profile_section(section: str) -> dict[str, Any]:
 
 def profile_table(cfg: RunConfig) -> pd.DataFrame:
     """The CPU pipeline's setting beside the paper profile, for every key the profile sets."""
-    from qfm.config import flatten
 
     mine = flatten(to_dict(cfg))
     return pd.DataFrame([(k, str(mine.get(k)), str(v)) for k, v in PAPER_PROFILE.items()],

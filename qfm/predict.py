@@ -29,6 +29,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from qfm import paths
+from qfm.core.inference import infer, load_model
+from qfm.data.cache import needs_cache, target_size
+from qfm.data.facts import canonical_name
+from qfm.data.table import write_csv_atomic
 from qfm.data.transforms import Resize, decode, ensure_min_size, eval_boxes, short_side
 
 COLUMNS = ["path", "score", "score_normalised", "error"]
@@ -68,8 +72,6 @@ def find_images(inputs: list[str]) -> list[str]:
 
 def preprocessing_resize(dataset: str | None) -> Resize | None:
     """The resize a real data set's protocol applies before training (None for others)."""
-    from qfm.data.cache import needs_cache, target_size
-    from qfm.data.facts import canonical_name
 
     try:
         key = canonical_name(dataset or "")
@@ -168,8 +170,6 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     Returns:
         One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
     """
-    from qfm.core.inference import load_model
-    from qfm.core.inference import infer
 
     if checkpoint is None:
         checkpoint = paths.default_checkpoint()
@@ -235,6 +235,5 @@ def write_scores(table: pd.DataFrame, out: str | Path | None) -> None:
     if out is None or str(out) == "-":
         table.to_csv(sys.stdout, index=False)
         return
-    from qfm.data.table import write_csv_atomic
 
     write_csv_atomic(table, out)

@@ -32,8 +32,8 @@ class Scorer:
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto"):
         from qfm.core.inference import load_model
-        from qfm.predict import preprocessing_resize
         from qfm.data.transforms import short_side
+        from qfm.predict import preprocessing_resize
 
         checkpoint = Path(checkpoint) if checkpoint else paths.default_checkpoint()
         if not checkpoint.is_file():

@@ -55,14 +55,17 @@ def make_cfg():
 
 
 def tiny_config(**sections) -> RunConfig:
-    """A RunConfig small enough for a test: tiny ViT, 32-px crops, two epochs."""
+    """A RunConfig small enough for a test: tiny ViT (no weights), 32-px crops, two epochs
+    (the defaults are params.yaml's pipeline model; a test names what it needs)."""
     from qfm.config import override
 
     base = {"world": TINY_WORLD,
             "model": {"backbone": "test_vit", "img_size": 32, "heads": 4, "dim": 32,
-                      "backbone_kwargs": {"patch_size": 8}},
+                      "backbone_kwargs": {"patch_size": 8}, "weights": "none",
+                      "tokens": "last", "grid": 4, "gate_hidden": 0.25},
             "train": {"epochs": 2, "batch_size": 8, "eval_every": 1, "warmup_epochs": 0.5,
-                      "test_crops": 2}}
+                      "test_crops": 2, "step_epochs": 10, "patience": 0},
+            "qfm": {"anchors": 0}, "distill": {"views": 2, "unlabelled": ""}}
     cfg = RunConfig()
     dotted = {}
     for sec in set(base) | set(sections):

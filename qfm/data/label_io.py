@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.io import loadmat
 
 IMAGE_EXT = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".webp"}
 
@@ -78,7 +79,6 @@ def need_file(root: Path, rel: str, name: str) -> Path:
 
 def read_mat(path: Path) -> dict:
     """All variables of a MATLAB file (v7.2 or older, as the IQA releases ship)."""
-    from scipy.io import loadmat
 
     try:
         return loadmat(path)

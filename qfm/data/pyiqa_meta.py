@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qfm.data.label_io import DataError, Disk, column, numbers, read_csv
 from qfm.data.facts import FACTS, build_table, canonical_name, official_part, scale_for
+from qfm.data.label_io import DataError, Disk, column, numbers, read_csv
 
 _NAME_COLUMNS = ("dist_name", "img_name", "img_name/patch_name", "image_name", "image name",
                  "name")

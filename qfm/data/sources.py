@@ -11,6 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from qfm import paths
+from qfm.data.cache import build_cache, cache_dir, needs_cache
+from qfm.data.facts import canonical_name
+from qfm.data.protocol_splits import split_path as protocol_split_path
+from qfm.data.readers import read_dataset
 from qfm.data.splits import read_split
 from qfm.data.table import TableError, read_table
 
@@ -39,8 +43,6 @@ def _read(dataset: str, data_root: str | None) -> tuple[Path, pd.DataFrame]:
             raise TableError(f"{paths.world_table()}: the embedded default is missing "
                              f"(run `qfm world` first)")
         return paths.world_dir(), read_table(paths.world_table())
-    from qfm.data.facts import canonical_name
-    from qfm.data.readers import read_dataset
 
     root = paths.dataset_dir(canonical_name(dataset), data_root)
     return root, read_dataset(canonical_name(dataset), root)
@@ -52,8 +54,6 @@ def _cached(dataset: str, root: Path, table: pd.DataFrame, data_root: str | None
     photos); unchanged for the other data sets."""
     if dataset == "world":
         return root, table
-    from qfm.data.cache import build_cache, cache_dir, needs_cache
-    from qfm.data.facts import canonical_name
 
     key = canonical_name(dataset)
     if not needs_cache(key):
@@ -79,8 +79,6 @@ def load_parts(dataset: str, split: int, data_root: str | None = None,
     if dataset == "world":
         split_path = paths.split_file(dataset, split)
     else:
-        from qfm.data.facts import canonical_name
-        from qfm.data.protocol_splits import split_path as protocol_split_path
 
         # split -1 = the data set's official split (KonIQ-10k, FLIVE)
         split_path = protocol_split_path(canonical_name(dataset),

@@ -45,7 +45,7 @@ def load_rgb(path, draft: tuple[int, int] | None = None) -> Image.Image:
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
     """uint8 RGB PIL image → float tensor (3, H, W) in [0, 1]; the model normalises it with its
-    weights' own statistics (:class:`qfm.core.model.Backbone`)."""
+    weights' own statistics (:class:`qfm.models.Backbone`)."""
     return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
 
 

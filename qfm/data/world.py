@@ -33,18 +33,20 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import matplotlib.cbook as cbook
 import numpy as np
 import pandas as pd
 from PIL import Image
 from skimage import data as skdata
+from sklearn.datasets import load_sample_image
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.files import atomic_write
 from qfm.config import WorldConfig
 from qfm.data.distortions import LEVELS, distort, pseudo_mos
 from qfm.data.splits import split_by_content, write_split
 from qfm.data.table import make_table, write_csv_atomic
+from qfm.files import atomic_write
 
 UPSTREAM_SIZE = 96  # side of the toy-upstream crops
 UPSTREAM_PER_CLASS = 48  # pristine crops per class (photo) for the toy upstream
@@ -59,11 +61,9 @@ def load_photo(name: str) -> np.ndarray:
     other name is a scikit-image photo.
     """
     if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
 
         img = load_sample_image(f"{name}.jpg")
     elif name == "grace_hopper":
-        import matplotlib.cbook as cbook
 
         with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
             img = np.asarray(im.convert("RGB"))

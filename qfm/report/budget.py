@@ -18,7 +18,7 @@ import pandas as pd
 from qfm.report.tables import Table, html_table, note
 
 TARGET_MINUTES = 30.0  # a fresh clone's `dvc repro` on 2 idle cores (issue 21)
-RENAMED = {"features_tail": "finetune_world", "study@finetune": "finetune_world"}
+RENAMED = {"features_tail": "world_finetune", "study@finetune": "world_finetune"}
 NOT_MEASURED = "not measured yet"
 
 

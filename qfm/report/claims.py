@@ -68,7 +68,7 @@ def plan(variants, ladder=()) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _json(e: dict) -> dict:
+def json_entry(e: dict) -> dict:
     """A verdict entry with NaN as null and numpy scalars as Python numbers."""
     return {k: None if isinstance(v, float) and math.isnan(v) else
             (v.item() if isinstance(v, np.generic) else v) for k, v in e.items()}
@@ -96,12 +96,12 @@ def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep
     for g, variants in groups.items():
         sub = rows[rows["group"] == g]
         ran = [v for v in variants if v in set(sub["variant"])]
-        means = {v: {m: _json({"mean": float(x.mean()), "sd": float(x.std(ddof=1))})
+        means = {v: {m: json_entry({"mean": float(x.mean()), "sd": float(x.std(ddof=1))})
                      for m in ("test_srcc", "heldout_srcc") if m in sub
                      for x in [sub.loc[sub["variant"] == v, m].dropna()]} for v in ran}
         rec = {"spurious": float(sub["spurious"].iloc[0]), "means": means}
         for e in judge_families(sub, plan(ran, ladder), WORDS):
-            rec.setdefault(f"{e['variant']}_vs_{e['reference']}", {})[e["metric"]] = _json(e)
+            rec.setdefault(f"{e['variant']}_vs_{e['reference']}", {})[e["metric"]] = json_entry(e)
         out[g] = rec
     srows = rows if sweep_groups is None else rows[rows["group"].isin(list(sweep_groups))]
     inter = judge_slopes(srows, SWEEP, "sweep") + judge_slopes(
@@ -109,7 +109,7 @@ def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep
     out[INTERACTION] = {}
     for e in inter:
         out[INTERACTION].setdefault(f"{e['variant']}_vs_{e['reference']}", {})[
-            e["metric"]] = _json(e)
+            e["metric"]] = json_entry(e)
     return out
 
 
@@ -181,4 +181,4 @@ def answer_of(group: dict, variant: str, reference: str = "baseline",
 def entry(row, family: str) -> dict:
     """A :func:`qfm.report.verdict.compare` row as a record entry of ``family`` (a comparison
     made outside :func:`verdict_record`, e.g. across upstreams)."""
-    return _json({k: (family if k == "family" else getattr(row, k)) for k in FIELDS})
+    return json_entry({k: (family if k == "family" else getattr(row, k)) for k in FIELDS})

@@ -24,7 +24,6 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-
 VERDICT_COLOURS = {"better": "tab:green", "no difference detected": "0.45",
                    "worse": "tab:red"}
 # the verdict written as text: darker than the marks, so a word reads as well as a diamond

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from qfm.knobs import KNOBS
+
 # variant key → what it is (one line; the Glossary and the intro table print it)
 VARIANTS: dict[str, str] = {
     "baseline": "DEIQT-style head on the frozen ImageNet upstream (the reference)",
@@ -58,9 +60,8 @@ METRICS: dict[str, str] = {
     "shift_rel": "|Δh| / label spread",
 }
 
-# tuned key (params.yaml, dotted) → its symbol on the pages
-KEYS: dict[str, str] = {"train.lr": "learning rate", "qfm.rho": "ρ",
-                        "qfm.lambda_qfm": "λ_qfm", "qfm.tau": "τ"}
+# tuned key (params.yaml, dotted) → its symbol on the pages (from the one knob table)
+KEYS: dict[str, str] = {k.key: k.symbol for k in KNOBS}
 
 
 def variant_table(keys=None) -> pd.DataFrame:
@@ -77,3 +78,12 @@ def dataset_name(key: str) -> str:
 def metric_label(key: str) -> str:
     """The label of a measured quantity (its key if unknown)."""
     return METRICS.get(key, key)
+
+
+def knob_table() -> pd.DataFrame:
+    """The tunable knobs as the Glossary prints them: key, symbol, default, off value, meaning
+    (:data:`qfm.knobs.KNOBS`, the one list)."""
+    return pd.DataFrame({"key": [k.key for k in KNOBS], "symbol": [k.symbol for k in KNOBS],
+                         "default": [f"{k.default:g}" for k in KNOBS],
+                         "off value": ["–" if k.off is None else f"{k.off:g}" for k in KNOBS],
+                         "meaning": [k.meaning for k in KNOBS]})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qfm.report.claims import _json
+from qfm.report.claims import json_entry
 from qfm.report.tables import Table, html_table
 from qfm.report.verdict import judge_families
 
@@ -121,7 +121,7 @@ def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
         v = e["variant"].split("·")[0]
         e = {**e, "variant": f"{v} (trained)", "reference": f"{v} (frozen)"}
         e.pop("words", None)
-        out[f"{v}_trained_vs_frozen"] = {metric: _json(e)}  # NaN as null
+        out[f"{v}_trained_vs_frozen"] = {metric: json_entry(e)}  # NaN as null
     return out
 
 

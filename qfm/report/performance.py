@@ -1,11 +1,12 @@
-"""The book's Performance page: the benchmark JSON files as tables and glued values.
+"""The book's Performance page: the benchmark JSON files as tables, figures and glued values.
 
 ``benchmarks/*.py`` store one JSON object each as ``benchmarks/results/<name>.json``, every
 one with the same ``machine`` record (``harness.Record``: cores, threads, GPU, load average
 before and after, times). A missing or unreadable file is "not measured yet", never an error;
 ``gpu_check`` counts only when it ran on a GPU (absent, "no CUDA" or a CPU dry run: "not run
 yet"). Every value is shown, and every table says once under what load it was measured (a
-column and a note, :data:`LOAD_NOTE`). No measurement happens here.
+column and a note, :data:`LOAD_NOTE`). No measurement happens here. The pipeline's time per
+DVC stage: :mod:`qfm.report.pipeline_stages`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from qfm.report.tables import Table, html_table, note
@@ -46,18 +49,6 @@ RATIOS = (
     ("gpu_predict", "gpu_check", "GPU: predict ÷ backbone",
      ("predict", "ratio_predict_over_backbone"), 0.8, "min"),
 )
-EXPENSIVE = 0.05  # a stage taking at least this share of the pipeline gets a cost note
-COSTS = {  # what a stage's time buys (params.yaml fills the braces)
-    "world": "renders the embedded data set (images, pseudo-MOS, splits)",
-    "features": "the ImageNet upstream over every world image, once: the study's cached tokens",
-    "upstream": "trains the toy upstream ({steps} steps), for the toy-vs-ImageNet ablation only",
-    "features_toy": "the toy upstream's tokens of every world image (the ablation only)",
-    "tune": "grid search on validation over {knobs}, {seeds} tuning seeds each",
-    "study": "{variants} variants × {n_seeds} seeds = {runs} rows; runs that would train "
-             "identically (λ_qfm = 0: QFM variants as gate) train once",
-}
-
-
 def load_results(folder: str | Path) -> dict[str, dict | None]:
     """Every known benchmark's JSON under ``folder`` (None where absent or unreadable)."""
     out: dict[str, dict | None] = {}
@@ -168,8 +159,10 @@ def verdict(met) -> str:  # "met", "missed" or not measured yet (None)
     return {True: "met", False: "missed"}.get(met, NOT_MEASURED)
 
 
-def ratio_shown(ratios: pd.DataFrame) -> Table:
-    """The ratio table as the page shows it: six short columns, the load flagged once."""
+def ratio_shown(results: dict[str, dict | None]) -> Table:
+    """The ratio table (:func:`ratio_table`) as the page shows it: six short columns, the load
+    flagged once."""
+    ratios = ratio_table(results)
     return html_table(pd.DataFrame({
         "ratio": ratios["ratio_name"], "measured": ratios["ratio"],
         "target": [f"{'≤' if k == 'at most' else '≥'} {t:g}" for k, t in
@@ -179,54 +172,33 @@ def ratio_shown(ratios: pd.DataFrame) -> Table:
         notes=LOAD_NOTE)
 
 
-def stage_table(result: dict | None) -> pd.DataFrame:
-    """Seconds per DVC stage from ``pipeline_stages`` (empty when not measured)."""
-    rows = (result or {}).get("stages") or []
-    return pd.DataFrame(rows, columns=["stage", "seconds", "status"])
-
-
-def stage_costs(stages: pd.DataFrame, params: dict | None = None) -> list[str]:
-    """A short "what it costs" note per expensive stage (:data:`EXPENSIVE` of the total),
-    "" for the others; ``params`` (params.yaml as read) fills in the counts."""
-    params = params or {}
-    total = stages["seconds"].fillna(0).sum()
-    out = []
-    for row in stages.itertuples():
-        base, _, group = str(row.stage).partition("@")
-        text = COSTS.get(base, "")
-        if not total or (row.seconds or 0) < EXPENSIVE * total or not text:
-            out.append("" if row.status == "ran" else str(row.status))
-            continue
-        study = params.get("study") or {}
-        tune, g = study.get("tune") or {}, (study.get("groups") or {}).get(group) or {}
-        n_var, n_seeds = len(g.get("variants") or []), len(g.get("seeds") or study.get("seeds")
-                                                            or [])
-        runs = n_var * n_seeds
-        out.append(text.format(
-            steps=(params.get("upstream") or {}).get("steps", "its"), variants=n_var,
-            knobs=", ".join(k for k in tune if k not in ("seeds", "extend")) or "knobs",
-            seeds=len(tune.get("seeds") or []), n_seeds=n_seeds, runs=runs,
-            each=row.seconds / max(1, runs)) if base != "study" or runs else
-            "variants × seeds of one study group on cached tokens")
-    return out
-
-
-def stage_shown(result: dict | None, params: dict | None = None, extra: str = "") -> Table:
-    """The stage table as the page shows it: minutes, share, what the expensive ones cost,
-    and a total row; its note: when, under what load, and ``extra`` (:func:`stage_note`)."""
-    stages = stage_table(result)
-    if stages.empty:
-        return note(NOT_MEASURED)
-    seconds = stages["seconds"].fillna(0)
-    total = seconds.sum()
-    shown = pd.DataFrame({"stage": stages["stage"], "minutes": seconds / 60,
-                          "share": seconds / total if total else math.nan,
-                          "what it costs": stage_costs(stages, params)})
-    shown.loc[len(shown)] = ["total", total / 60, 1.0 if total else math.nan, ""]
-    loaded = (", so slower than on idle cores" if is_loaded(result) else "")
-    return html_table(shown, {"minutes": ".1f", "share": ".0%"}, notes=(
-        f"Measured {_when(result)[:10] or 'on an unknown date'}; highest 1-minute load / "
-        f"cores {load_text(result) or 'not recorded'}{loaded}. {extra}").strip())
+def ratio_figure(results: dict[str, dict | None], path: str | Path):
+    """Each measured ratio as a bar (green: target met, red: missed) beside its target, on a
+    log scale; a ratio not measured shows why. Saved as a PNG at ``path`` and returned open
+    (the notebook glues it; pyplot's inline backend shows it there)."""
+    ratios = ratio_table(results)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    y = np.arange(len(ratios))
+    measured = ratios["ratio"].notna()
+    colors = np.array(["tab:green" if m is True else "tab:red" for m in ratios["met"]],
+                      dtype=object)
+    ax.barh(y[measured], ratios["ratio"][measured], color=colors[measured], alpha=0.8)
+    ax.scatter(ratios["target"], y, marker="|", s=400, color="k", zorder=3, label="target")
+    for yi, row in zip(y, ratios.itertuples()):
+        text = f"{row.ratio:.2f}" if not np.isnan(row.ratio) else row.conditions
+        ax.text(max(0 if np.isnan(row.ratio) else row.ratio, row.target) * 1.08, yi, text,
+                va="center", fontsize=8)
+    ax.set_yticks(y, [f"{n} ({k} {t:g})" for n, k, t in
+                      zip(ratios["ratio_name"], ratios["kind"], ratios["target"])], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(0.1, np.nanmax(np.r_[ratios["ratio"], ratios["target"]]) * 4)
+    ax.set_xlabel("ratio (log scale); green: target met, red: missed")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return fig
 
 
 GPU_COLUMNS = {"images_per_s": ("images/s", ".0f"),  # gpu_check's keys → (column, format)
@@ -253,7 +225,7 @@ def gpu_table(result: dict | None) -> Table:
                       notes=f"{_machine(result).get('gpu')}; load: {load_text(result)}")
 
 
-def _when(r: dict | None) -> str:
+def measured_at(r: dict | None) -> str:
     """When a benchmark ran (a timed pipeline: when its log starts), ISO."""
     return str(((r or {}).get("run") or {}).get("started") or _machine(r).get("finished")
                or "")
@@ -269,13 +241,18 @@ def machine_table(results: dict[str, dict | None]) -> pd.DataFrame:
                          else NOT_MEASURED})
             continue
         m = _machine(r)
-        rows.append({"benchmark": name, "measured": _when(r)[:16].replace("T", " "),
+        rows.append({"benchmark": name, "measured": measured_at(r)[:16].replace("T", " "),
                      "load / cores": load_text(r), "threads": str(r.get("omp_num_threads") or
                      "") if r.get("run") else str(m.get("omp_num_threads") or
                                                   m.get("torch_threads") or ""),
                      "seconds": r.get("total_seconds") if r.get("run") else m.get("seconds")})
     return pd.DataFrame(rows, columns=["benchmark", "measured", "load / cores", "threads",
                                        "seconds"])
+
+
+def machine_shown(results: dict[str, dict | None]) -> Table:
+    """:func:`machine_table` as the page shows it, with the load note."""
+    return html_table(machine_table(results), {"seconds": ".0f"}, notes=LOAD_NOTE)
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -320,7 +297,7 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     ps = results.get("pipeline_stages") or {}
     total = sum(s.get("seconds") or 0 for s in ps.get("stages") or [])
     out["pipeline_total_minutes"] = _fmt(total / 60 if total else None, ".0f")
-    out["pipeline_date"] = _fmt(_when(ps)[:10] or None)
+    out["pipeline_date"] = _fmt(measured_at(ps)[:10] or None)
     out["pipeline_load"] = load_text(ps) or NOT_MEASURED
     out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
@@ -334,17 +311,3 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     out["gpu_status"] = _machine(gpu).get("gpu") if gpu_ran(gpu) else NOT_RUN
     out.update({} if gpu_ran(gpu) else {"gpu_predict": NOT_RUN, "gpu_predict_verdict": NOT_RUN})
     return out
-
-
-def stage_note(stages: pd.DataFrame, dvc_file: str | Path = "dvc.yaml") -> str:
-    """Whether the measured stages are the stages of the current pipeline (``dvc.yaml``)."""
-    import yaml
-
-    current = set(yaml.safe_load(Path(dvc_file).read_text())["stages"])
-    measured = {s.split("@")[0] for s in stages["stage"]} if len(stages) else set()
-    gone, new = sorted(measured - current), sorted(current - measured)
-    text = ("Every stage measured is a stage of the current pipeline." if not gone else
-            f"These times were measured before the stages {', '.join(gone)} left the "
-            f"pipeline: rerun benchmarks/pipeline_stages.py for the current one.")
-    return text + (f" Stages of the current pipeline not in this measurement: "
-                   f"{', '.join(new)}." if measured and new else "")

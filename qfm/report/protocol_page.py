@@ -14,12 +14,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from qfm.config import RunConfig
+from qfm.data.facts import FACTS
 from qfm.files import read_json
-from qfm.paper import (DEIQT_ABSTRACT, DEIQT_LISTING, OURS_NOT_RUN, PAPER_CITED, SOURCE_LINKS,
-                       reported_table, set_flags)
+from qfm.paper import (
+    DEIQT_ABSTRACT,
+    DEIQT_LISTING,
+    OURS_NOT_RUN,
+    PAPER_CITED,
+    PAPER_PROFILE,
+    SOURCE_LINKS,
+    profile_table,
+    reported_table,
+    set_flags,
+)
 from qfm.report import livec as livec_report
 from qfm.report.glossary import dataset_name
 from qfm.report.tables import Table, fmt, html_table
+from qfm.runs.protocol import variant_overrides
 
 NOT_RUN = "not run"
 OURS = ("full", "baseline")  # the variants the table shows: QFM-IQM and the baseline
@@ -123,7 +135,6 @@ def comparison_table(protocol: dict | None, livec_rows: pd.DataFrame | None) -> 
 def variant_flags(variants: dict, variant: str, weights: str) -> list[str]:
     """The ``--set`` words of one variant under the paper profile (the protocol stage's own
     overrides: :func:`qfm.runs.protocol.variant_overrides`)."""
-    from qfm.runs.protocol import variant_overrides
 
     return set_flags(variant_overrides(variants, variant, "paper", weights))
 
@@ -171,7 +182,6 @@ def commands(raw: dict, dataset: str = "koniq10k") -> dict[str, str]:
                    + wrap(f"qfm protocol --dataset {dataset} --splits 10-11 "
                           "--runs runs/tune/rho_$rho", tune).replace("\n", "\n  ")
                    + "\ndone")
-    from qfm.data.facts import FACTS
 
     body = "\n".join("  " + wrap(f"qfm protocol --dataset $d --splits {splits} --runs "
                                  f"runs/protocol/{v}", variant_flags(variants, v, weights)
@@ -201,3 +211,24 @@ def pre(text: str) -> Table:
     """A command block for glue (``<pre>``), its text as the plain form."""
     return Table(f'<pre class="qfm-command">{html.escape(text)}</pre>',
                  pd.DataFrame({"command": [text]}))
+
+
+def page_table(protocol_dir: str | Path, livec_rows: pd.DataFrame | None) -> Table:
+    """:func:`comparison_table` of the protocol stage's record under ``protocol_dir`` (none:
+    "not run") and the LIVEC study's rows."""
+    return comparison_table(read_protocol(protocol_dir), livec_rows)
+
+
+def command_values(raw: dict, params_file: str | Path) -> dict[str, Table]:
+    """The page's command blocks for glue: ``command_<name>`` (:func:`commands`),
+    ``queue_recipe`` (``params_file``'s comment block) and ``paper_flags`` (the paper profile
+    as ``--set`` flags)."""
+    out = {f"command_{name}": pre(text) for name, text in commands(raw).items()}
+    out["queue_recipe"] = pre(queue_recipe(Path(params_file).read_text()))
+    out["paper_flags"] = pre(wrap("", set_flags(PAPER_PROFILE)))
+    return out
+
+
+def profile_shown(cfg: RunConfig) -> Table:
+    """This pipeline's settings beside the paper profile's (:func:`qfm.paper.profile_table`)."""
+    return html_table(profile_table(cfg).reset_index())

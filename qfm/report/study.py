@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from qfm.files import read_json
+from qfm.report.claims import INTERACTION, record_frame
 from qfm.report.glossary import metric_label
 from qfm.report.tables import MISSING, Table, ci_text, fmt, html_table, mean_sd
-from qfm.report.claims import INTERACTION, record_frame
 from qfm.report.verdict import compare, paired, t_interval
 
 QFM_DIAGNOSTICS = ("partner_rate", "candidates", "shift_rel")

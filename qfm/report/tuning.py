@@ -1,5 +1,5 @@
 """The tuning trials as the book reads them: ``results/study/tune.json`` (written by the
-stage ``tune``, :func:`qfm.study.stages.tune`) in the order the knobs were tuned, the table,
+stage ``tune``, :func:`qfm.study.tune.tune`) in the order the knobs were tuned, the table,
 the chosen values and whether a choice sits at the edge of the range tried.
 
 ``tune.json`` keeps one record per knob and target variant in ``knobs`` (``tuned`` with its

@@ -36,6 +36,8 @@ the binding one; the interval is shown unadjusted.) A metric that is not "higher
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -50,7 +52,8 @@ BOOT_MIN_SEEDS = 10  # fewer paired seeds (but ≥ MIN_SEEDS): the t interval an
 
 
 def t_interval(values, level: float = LEVEL, axis: int = -1):
-    """The t interval of the mean of ``values`` along ``axis`` (NaN below :data:`MIN_SEEDS`).
+    """The t interval of the mean of ``values`` along ``axis`` (NaN below :data:`MIN_SEEDS`):
+    scipy's one-sample t-test's interval (``ttest_1samp(...).confidence_interval``).
 
     Args:
         values: (..., n) samples; NaN is not allowed (drop it first).
@@ -62,10 +65,10 @@ def t_interval(values, level: float = LEVEL, axis: int = -1):
     if n < MIN_SEEDS:
         nan = np.full(np.delete(v.shape, axis % v.ndim), np.nan) if v.ndim > 1 else np.nan
         return nan, nan
-    mean = v.mean(axis)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis, ddof=1) / np.sqrt(n)
-    return (float(mean - half), float(mean + half)) if v.ndim == 1 else (mean - half,
-                                                                          mean + half)
+    with warnings.catch_warnings():  # identical values: sd 0, the interval is the point
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        ci = stats.ttest_1samp(v, 0.0, axis=axis).confidence_interval(level)
+    return (float(ci.low), float(ci.high)) if v.ndim == 1 else (ci.low, ci.high)
 
 
 def t_test_p(values) -> float:
@@ -81,7 +84,8 @@ def t_test_p(values) -> float:
 
 def bootstrap_t(values, level: float = LEVEL, n_boot: int = BOOT, seed: int = 0
                 ) -> tuple[float, float, float]:
-    """The bootstrap-t interval of the mean of ``values`` and the test it inverts.
+    """The bootstrap-t interval of the mean of ``values`` and the test it inverts (written
+    here: scipy's ``bootstrap`` has percentile, basic and BCa intervals, no studentized one).
 
     Returns:
         (lo, hi, p): NaN below :data:`MIN_SEEDS`; identical values give the point as the
@@ -135,15 +139,15 @@ def holm(pvalues) -> np.ndarray:
 
 def bootstrap_ci(values, n_boot: int = 10_000, level: float = LEVEL, seed: int = 0
                  ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (kept as the contrast of
-    ``benchmarks/interval_coverage.py``; no verdict uses it)."""
+    """Percentile bootstrap interval of the mean of ``values`` (``scipy.stats.bootstrap``,
+    seeded; kept as the contrast of ``benchmarks/interval_coverage.py``; no verdict uses it)."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    ci = stats.bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=level,
+                         method="percentile", rng=np.random.default_rng(seed)
+                         ).confidence_interval
+    return float(ci.low), float(ci.high)
 
 
 def verdict(lo: float, hi: float, p_holm: float | None = None,

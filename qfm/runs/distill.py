@@ -9,7 +9,7 @@
    teacher checkpoint's sha256 in ``pseudo_labels.json``. No sample may come from val/test
    (:func:`qfm.data.expanded.check_no_leak`, a hard error).
 3. **Student**: :func:`qfm.runs.train.fit` on labels + pseudo-labels with
-   :class:`qfm.core.distill.DistillObjective`; its checkpoint and metrics land in ``run_dir``.
+   :class:`qfm.losses.distill.DistillObjective`; its checkpoint and metrics land in ``run_dir``.
 
 Rerunning the same command reuses a finished teacher, and pseudo-labels made by that teacher
 from the same expanded set (``pseudo_labels.json`` records its recipe: views, unlabelled
@@ -31,17 +31,17 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from qfm import paths
-from qfm.files import read_json, sha256, write_json
 from qfm.config import DistillConfig, RunConfig, override, to_dict
+from qfm.core.distributed import barrier, init_distributed
+from qfm.core.inference import load_model, predict, resolve_device
 from qfm.data.dataset import IQADataset
+from qfm.data.expanded import PseudoLabelled, check_no_leak, make_view
 from qfm.data.sources import load_parts
 from qfm.data.table import write_csv_atomic
 from qfm.data.transforms import TestTransform, TrainTransform, load_rgb
-from qfm.core.distill import DistillObjective
-from qfm.data.expanded import PseudoLabelled, check_no_leak, make_view
-from qfm.core.distributed import barrier, init_distributed
+from qfm.files import read_json, sha256, write_json
+from qfm.losses.distill import DistillObjective
 from qfm.runs.train import fit
-from qfm.core.inference import predict, resolve_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -155,7 +155,6 @@ def pseudo_label(cfg: RunConfig, teacher_ckpt: Path, out: Path, progress: bool =
 
 def _build_pseudo_labels(cfg: RunConfig, teacher_ckpt: Path, out: Path, digest: str,
                          recipe: dict, progress: bool) -> None:
-    from qfm.core.inference import load_model
 
     t, s = cfg.train, cfg.shared
     csv, side = out / "pseudo_labels.csv", out / "pseudo_labels.json"

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from qfm.core.inference import load_model
 from qfm.config import RunConfig
+from qfm.core.inference import evaluate, load_model
 from qfm.data.dataset import IQADataset
 from qfm.data.sources import load_parts
 from qfm.data.transforms import TestTransform
-from qfm.core.inference import evaluate
 
 
 def evaluate_checkpoint(path: str | Path, cfg: RunConfig, part: str = "test",

@@ -6,7 +6,7 @@ against its gap in normalised quality, a hexbin figure, and the **share of the 1
 pairs whose quality gap exceeds 0.2**. Close features with far-apart quality are what the paper
 calls semantic noise; QFM-IQM should lower that share against the baseline.
 
-Features are pooled as in :mod:`qfm.core.matching` (mean over tokens). For a checkpoint two sets
+Features are pooled as in :mod:`qfm.losses.qfm` (mean over tokens). For a checkpoint two sets
 are reported: ``upstream`` (F, the backbone's tokens) and ``selected`` (F̃ = g ⊙ F, what the
 head reads; equal to F without a gate). The raw upstream backbone only has F.
 """
@@ -15,15 +15,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from qfm.core.checkpoint import load_tensors
-from qfm.core.metrics import noise_share, pair_arrays
-from qfm.files import sha256, write_json
 from qfm.config import RunConfig, from_dict, to_dict
-
+from qfm.core.checkpoint import load_tensors
+from qfm.core.inference import load_model, resolve_device
+from qfm.core.metrics import noise_share, pair_arrays
+from qfm.core.weights import pretrained_backbone
+from qfm.data.dataset import IQADataset
+from qfm.data.sources import load_parts
+from qfm.data.transforms import TestTransform
+from qfm.files import sha256, write_json
+from qfm.models import Backbone
 
 
 def observe(feats: dict[str, np.ndarray], quality: np.ndarray, closest: float = 0.1,
@@ -69,7 +76,7 @@ def pooled_features(model, loader, device) -> dict[str, np.ndarray]:
     """Pooled F (and F̃ when ``model`` is an IQAModel) of every image in ``loader``.
 
     Args:
-        model: an :class:`~qfm.core.model.IQAModel` or a bare :class:`~qfm.core.model.Backbone`.
+        model: an :class:`~qfm.models.IQAModel` or a bare :class:`~qfm.models.Backbone`.
         loader: batches with ``image`` (B, 1, 3, H, W) or (B, 3, H, W).
     Returns:
         ``{"upstream": (N, C)}`` plus ``"selected"`` for an IQAModel.
@@ -89,12 +96,9 @@ def pooled_features(model, loader, device) -> dict[str, np.ndarray]:
 
 
 def _load(cfg: RunConfig, checkpoint, upstream, device):
-    from qfm.core.model import Backbone, create_backbone
-
     if (checkpoint is None) == (upstream is None):
         raise ValueError("analyze: give exactly one of a checkpoint or an upstream backbone")
     if checkpoint is not None:
-        from qfm.core.inference import load_model
 
         model, meta = load_model(checkpoint, str(device))
         where = (meta.get("dataset", cfg.train.dataset), meta.get("split", cfg.train.split))
@@ -104,7 +108,7 @@ def _load(cfg: RunConfig, checkpoint, upstream, device):
     mcfg = from_dict(type(cfg.model), {**to_dict(cfg.model), "weights": "upstream",
                                        "backbone": meta.get("backbone", cfg.model.backbone),
                                        "img_size": meta.get("img_size", cfg.model.img_size)})
-    net = Backbone(create_backbone(mcfg, upstream)).to(device)
+    net = Backbone(pretrained_backbone(mcfg, upstream)).to(device)
     return net.eval(), mcfg.img_size, "upstream", Path(upstream), (cfg.train.dataset,
                                                                    cfg.train.split)
 
@@ -127,10 +131,6 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
     Returns:
         The JSON written: shares per feature set, the base rate over all pairs, sizes.
     """
-    from qfm.data.dataset import IQADataset
-    from qfm.data.sources import load_parts
-    from qfm.data.transforms import TestTransform
-    from qfm.core.inference import resolve_device
 
     t = cfg.train
     device = resolve_device(t.device)
@@ -166,10 +166,8 @@ def semantic_noise_figure(dist: np.ndarray, gap: np.ndarray, cutoff: float, thre
     Returns:
         ``path``.
     """
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=120)
     hb = ax.hexbin(dist, gap, gridsize=50, bins="log", cmap="viridis", mincnt=1)

@@ -14,13 +14,24 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from qfm.files import write_json
-from qfm.config import RunConfig, override
-from qfm.data.dataset import IQADataset
-from qfm.data.transforms import TestTransform
-from qfm.runs.train import fit
-from qfm.core.inference import evaluate
+from qfm.config import (
+    ConfigError,
+    RunConfig,
+    flatten,
+    load_params,
+    override,
+    read_params,
+    split_variant,
+)
+from qfm.core.inference import evaluate, load_model
 from qfm.core.metrics import summarize
+from qfm.data.dataset import IQADataset
+from qfm.data.sources import load_table
+from qfm.data.transforms import TestTransform
+from qfm.files import write_json
+from qfm.paper import PAPER_PROFILE
+from qfm.runs.distill import run_distill
+from qfm.runs.train import fit
 
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 
@@ -43,7 +54,6 @@ def run_protocol(cfg: RunConfig, dataset: str, splits: list[int], runs: str | Pa
         c = override(cfg, {"train.dataset": dataset, "train.split": k})
         run_dir = out_dir / f"split_{'official' if k < 0 else k}"
         if c.distill.enabled:  # QFM-IQM step 5: teacher → pseudo-labels → student
-            from qfm.runs.distill import run_distill
 
             m = run_distill(c, run_dir, progress=progress)  # reuses finished stages
         else:
@@ -66,8 +76,6 @@ def cross_dataset(checkpoint: str | Path, dataset: str, cfg: RunConfig) -> dict:
         images preprocessed as for training and ``qfm predict`` (KonIQ/SPAQ resized), scored
         with the checkpoint's own test crops.
     """
-    from qfm.core.inference import load_model
-    from qfm.data.sources import load_table
 
     model, meta = load_model(checkpoint, cfg.train.device)
     root, table = load_table(dataset, cfg.shared.data_root)  # KonIQ/SPAQ: the resized copies
@@ -111,7 +119,6 @@ def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool 
         ``{"dataset", "status", "variants": {variant: protocol summary}}``, also written to
         ``out_dir/protocol.json``.
     """
-    from qfm.config import ConfigError, load_params, read_params
 
     raw = read_params(params_path)
     pr = raw.get("protocol") or {}
@@ -149,7 +156,6 @@ def check_weights(pr: dict) -> str | None:
     Raises:
         ConfigError: an unknown profile, or the paper profile's weights file is missing.
     """
-    from qfm.config import ConfigError
 
     if pr["profile"] not in ("paper", "params"):
         raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
@@ -171,8 +177,6 @@ def variant_overrides(variants: dict, variant: str, profile: str = "paper",
     Raises:
         ConfigError: ``variant`` is not in ``variants``.
     """
-    from qfm.config import ConfigError, flatten, split_variant
-    from qfm.paper import PAPER_PROFILE
 
     if variant not in variants:
         raise ConfigError(f"protocol.variants: unknown variant {variant!r}")

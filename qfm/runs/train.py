@@ -31,15 +31,23 @@ from qfm import paths
 from qfm.config import RunConfig, to_dict
 from qfm.core.checkpoint import load_run_state, save_run_state, save_tensors
 from qfm.core.distributed import SeededItems, init_distributed, shard_batches, sync_model
-from qfm.core.engine import (Objective, lr_factor, make_objective, param_groups,
-                             seed_everything, train_and_select)
+from qfm.core.engine import (
+    Objective,
+    lr_factor,
+    make_objective,
+    param_groups,
+    seed_everything,
+    train_and_select,
+)
 from qfm.core.inference import predict, resolve_device
 from qfm.core.metrics import correlations
-from qfm.core.model import IQAModel, build_model
+from qfm.core.weights import pretrained_model
 from qfm.data.dataset import IQADataset
+from qfm.data.sampler import QualityStratifiedSampler, labels_of
 from qfm.data.sources import load_parts
 from qfm.data.transforms import TestTransform, TrainTransform
 from qfm.files import write_json
+from qfm.models import IQAModel
 
 
 def predict_all(model: IQAModel, ds: Dataset, device: torch.device, *, batch_size: int = 32,
@@ -101,7 +109,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, upstream: str | Path | None = None,
         objective: the training loss (default: :func:`make_objective`).
         progress: show progress bars.
         extra_train: more training samples appended to the train split (distillation's
-            pseudo-labelled set, see :mod:`qfm.core.distill`); same item keys as IQADataset.
+            pseudo-labelled set, see :mod:`qfm.losses.distill`); same item keys as IQADataset.
     Returns:
         The metrics dictionary written to ``run_dir/metrics.json``.
     """
@@ -127,7 +135,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
                          t.cache)
     upstream = upstream or (paths.upstream_checkpoint() if cfg.model.weights == "upstream"
                             else None)
-    model = build_model(cfg.model, upstream).to(device)
+    model = pretrained_model(cfg.model, upstream).to(device)
     objective = objective or make_objective(cfg)
     optimizer = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr)
     for g in optimizer.param_groups:
@@ -150,7 +158,6 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
         seed_everything(epoch_seed)
         gen = torch.Generator().manual_seed(epoch_seed)
         if cfg.qfm.sampler:  # quality-stratified batches (QFM-IQM step 2)
-            from qfm.data.sampler import QualityStratifiedSampler, labels_of
 
             order = list(QualityStratifiedSampler(labels_of(train_ds), t.batch_size,
                                                   cfg.qfm.tau, generator=gen))
@@ -210,7 +217,7 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
             "label_scale": label_scale(parts["train"]),
             "metrics": {k: metrics[k] for k in ("test", "val", "best_epoch")}}
     if rank == 0:
-        save_tensors(model.state_dict(), paths.run_model(run_dir), meta)
+        save_tensors(model.state_dict(), paths.run_model(run_dir), meta, code=True)
         write_json(metrics, paths.run_metrics(run_dir))
     return metrics
 

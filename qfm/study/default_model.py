@@ -1,6 +1,6 @@
 """The default model for ``qfm predict``: the frozen upstream joined to the chosen head.
 
-The CLIVE study (:mod:`qfm.study.measured`) stores the head of the variant with the best mean
+The CLIVE study (:mod:`qfm.study.livec`) stores the head of the variant with the best mean
 validation SRCC, refit on every image; the world's study (:mod:`qfm.study.stages`) a head of
 its own. :func:`export_default` joins a head to the ImageNet backbone it was trained on
 (through cached tokens) into one checkpoint — ``models/default.safetensors`` (CLIVE) and
@@ -10,12 +10,20 @@ contains.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from scipy import stats
 
-from qfm.core.checkpoint import save_tensors
+from qfm.config import ModelConfig, from_dict
+from qfm.core.checkpoint import fit_state, load_tensors, save_tensors
+from qfm.core.weights import pretrained_model
+from qfm.data.distortions import LEVELS, distort
+from qfm.data.world import OUTSIDE_PHOTOS, load_photo
 from qfm.files import write_json
+from qfm.predict import score_files
 
 LADDER = ("gaussian_blur", "gaussian_noise", "jpeg", "pixelate", "motion_blur")
 
@@ -32,13 +40,10 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
     Returns:
         The head's metadata.
     """
-    from qfm.core.checkpoint import fit_state, load_tensors
-    from qfm.config import ModelConfig, from_dict
-    from qfm.core.model import build_model
 
     tensors, meta = load_tensors(head)
     mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
-    model = build_model(mcfg)  # loads the ImageNet backbone
+    model = pretrained_model(mcfg)  # the ImageNet backbone
     state = model.state_dict()
     state.update(tensors)
     fit_state(model, state, str(head))
@@ -65,13 +70,7 @@ def unseen_ladders(checkpoint: str | Path, photo: str = "grace_hopper") -> dict:
     rises: per distortion, the Spearman correlation between level (0 = pristine … 5) and
     score should be −1. Reported, never tuned on.
     """
-    import tempfile
 
-    from scipy import stats
-
-    from qfm.data.distortions import LEVELS, distort
-    from qfm.data.world import OUTSIDE_PHOTOS, load_photo
-    from qfm.predict import score_files
 
     if photo not in OUTSIDE_PHOTOS:
         raise ValueError(f"{photo!r} is a world photo; the check needs an unseen one")
@@ -79,7 +78,6 @@ def unseen_ladders(checkpoint: str | Path, photo: str = "grace_hopper") -> dict:
     h, w = img.shape[:2]
     side = min(h, w, 384)
     img = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-    from PIL import Image
 
     out = {"photo": photo, "crop": side, "ladders": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,19 +2,19 @@
 
 The frozen study answers its questions on a frozen ImageNet upstream; the paper fine-tunes its
 backbone. Here the backbone's last ``finetune.stages`` stage(s) train in every run
-(:mod:`qfm.core.tail`) while the stages before them stay frozen, and what enters the tail is
+(:mod:`qfm.models.tail`) while the stages before them stay frozen, and what enters the tail is
 cached once, not the images:
 
 * the world: :func:`extract_world` caches every world image; the group
-  ``study.groups.finetune`` runs on it like any group (both in stage ``finetune_world``, whose
+  ``study.groups.finetune`` runs on it like any group (both in stage ``world_finetune``, whose
   rows are committed in ``measured/world_finetune/``: 15 min on 2 cores);
 * CLIVE: :func:`run_finetune` (stage ``finetune``) caches every photo and its views
-  (``finetune.clive``) and runs the same group's variants × seeds on CLIVE's splits, where the
+  (``finetune.livec``) and runs the same group's variants × seeds on CLIVE's splits, where the
   data is; its results are committed in ``measured/livec_finetune/``.
 
 Each variant runs with its frozen study's tuned values (the world's ``tune.json``, CLIVE's
 ``measured/livec/tune.json``): nothing is tuned again, for any variant alike (stated on the
-pages), and the tail trains at :data:`qfm.core.tail.LR_SCALE` × the head's rate.
+pages), and the tail trains at :data:`qfm.models.tail.LR_SCALE` × the head's rate.
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ import torch
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.config import ConfigError, ModelConfig, to_dict
-from qfm.core.checkpoint import save_tensors
-from qfm.core.tail import LR_SCALE, layout, packed
+from qfm.config import ConfigError, ModelConfig, load_params, read_params, to_dict
+from qfm.core.checkpoint import save_tensors, sidecar
 from qfm.data.transforms import load_rgb, to_tensor
-from qfm.files import read_json
+from qfm.files import log_seconds, read_json, write_json
+from qfm.models.tail import LR_SCALE, layout, packed
+from qfm.study import livec, real, record, stages
+from qfm.study.real import VIEW, fingerprint
 from qfm.study.tokens import build_backbone, world_images
 
 GROUP = "finetune"  # study.groups.<GROUP>: the regime's variants and seeds
@@ -41,10 +43,10 @@ def _save(rows: list[torch.Tensor], names: list[str], info: dict, cfg: ModelConf
           extra: dict, t0: float) -> dict:
     tokens = torch.cat(rows).half().contiguous()
     meta = {"kind": "features", "model": to_dict(cfg), "images": names,
-            "tail": {**info, "lr_scale": LR_SCALE}, "shape": list(tokens.shape),
-            "seconds": time.perf_counter() - t0, **extra}
-    save_tensors({"tokens": tokens}, out, meta)
-    return {k: v for k, v in meta.items() if k != "images"}
+            "tail": {**info, "lr_scale": LR_SCALE}, "shape": list(tokens.shape), **extra}
+    save_tensors({"tokens": tokens}, out, meta)  # no wall time: the same inputs, the same bytes
+    seconds = log_seconds("features", time.perf_counter() - t0, out=Path(out).name)
+    return {**{k: v for k, v in meta.items() if k != "images"}, "seconds": seconds}
 
 
 @torch.no_grad()
@@ -73,10 +75,9 @@ def extract_real(cfg: ModelConfig, root: str | Path, table: pd.DataFrame, recipe
                  stages: int = 1, batch_size: int = 8, progress: bool = True) -> dict:
     """Packed tail inputs of a real data set's images and their views (a
     :class:`~qfm.study.real.TokenRecipe`: the image and its views must share one side)."""
-    from qfm.study.real import VIEW, fingerprint
 
     if recipe.views and recipe.view_crop != recipe.resize:
-        raise ConfigError(f"finetune.clive.view_crop: {recipe.view_crop} must equal resize "
+        raise ConfigError(f"finetune.livec.view_crop: {recipe.view_crop} must equal resize "
                           f"{recipe.resize} (an image and its views share one packed size)")
     bb = build_backbone(cfg)
     info = layout(bb, stages)
@@ -98,7 +99,7 @@ def finetune_section(raw: dict) -> tuple[dict, dict]:
     ft = raw.get("finetune")
     if not isinstance(ft, dict):
         raise ConfigError("finetune: section missing in params.yaml")
-    for key in ("stages", "clive"):
+    for key in ("stages", "livec"):
         if key not in ft:
             raise ConfigError(f"finetune.{key}: missing")
     group = (raw.get("study") or {}).get("groups", {}).get(GROUP)
@@ -110,17 +111,15 @@ def finetune_section(raw: dict) -> tuple[dict, dict]:
 def shaping_params(raw: dict) -> dict:
     """What the CLIVE regime's results depend on: the CLIVE study's parameters, this section
     and the regime's group (its code fingerprint includes them)."""
-    from qfm.study import measured
 
     ft, group = finetune_section(raw)
-    return {**measured.shaping_params(raw), "finetune": ft, "group": group}
+    return {**livec.shaping_params(raw), "finetune": ft, "group": group}
 
 
 def status(raw: dict, out_dir: str | Path) -> dict:
     """Whether the committed CLIVE regime results exist and match the current code/params."""
-    from qfm.study import measured
 
-    return measured.status(out_dir, shaping_params(raw), CODE)
+    return record.status(out_dir, shaping_params(raw), CODE)
 
 
 def run_finetune(params_path: str | Path = "params.yaml",
@@ -128,30 +127,26 @@ def run_finetune(params_path: str | Path = "params.yaml",
     """The ``finetune`` stage: the regime on CLIVE where the data is (else nothing
     changes). Writes ``finetune.json`` (one row per run) and ``provenance.json``; each variant
     runs with the values CLIVE's frozen study tuned (``measured/livec/tune.json``)."""
-    from qfm.config import load_params, read_params
-    from qfm.core.checkpoint import sidecar
-    from qfm.files import write_json
-    from qfm.study import measured, real, stages
 
     t0 = time.perf_counter()
     raw = read_params(params_path)
     ft, group = finetune_section(raw)
-    cl, study = measured.clive_section(raw)
+    cl, study = livec.livec_section(raw)
     out = Path(out_dir) if out_dir else paths.measured_dir("livec_finetune")
     shaping = shaping_params(raw)
     root = paths.find_dataset("livec", cl["root"])
     if root is None:
         out.mkdir(parents=True, exist_ok=True)
-        st = measured.status(out, shaping, CODE)
+        st = record.status(out, shaping, CODE)
         print(f"finetune: no CLIVE copy found: {out} unchanged — {st['why']}", flush=True)
         return {"status": "no data", **st}
     tuned = paths.measured_dir("livec") / "tune.json"
     if not tuned.is_file():
-        raise ConfigError(f"{tuned}: missing — run the clive stage first (its tuned values "
+        raise ConfigError(f"{tuned}: missing — run the livec stage first (its tuned values "
                           f"are this regime's)")
     base = load_params(params_path)
     src = real.source("livec", root, int(cl["splits"]))
-    recipe = real.TokenRecipe(**{k: int(v) for k, v in ft["clive"].items()})
+    recipe = real.TokenRecipe(**{k: int(v) for k, v in ft["livec"].items()})
     feats = paths.features_dir() / "livec_tail.safetensors"
     data = real.fingerprint(src.table)
     want = {"model": to_dict(base.model), "recipe": vars(recipe), "data": data}
@@ -161,13 +156,13 @@ def run_finetune(params_path: str | Path = "params.yaml",
         extract_real(base.model, root, src.table, recipe, feats, int(ft["stages"]),
                      progress=progress)
     out.mkdir(parents=True, exist_ok=True)
-    measured.keep_notice(root, out)
+    record.keep_notice(root, out)
     study = {**study, "features": "livec_tail", "seeds": list(group["seeds"]),
              "groups": {GROUP: {"spurious": 0.0, "variants": list(group["variants"])}}}
     rows = stages.run_group(params_path, GROUP, out / "finetune.json", tuned, None, progress,
                             study=study, source=src)
-    prov = measured.provenance(data, shaping, time.perf_counter() - t0,
-                               "dvc repro finetune (papermill notebooks/finetune.ipynb)",
+    prov = record.provenance(data, shaping, time.perf_counter() - t0,
+                               "dvc repro livec_finetune (papermill notebooks/livec_finetune.ipynb)",
                                CODE)
     prov.update(recipe=vars(recipe), stages=int(ft["stages"]), lr_scale=LR_SCALE,
                 runs=len(rows), tuned_from=str(tuned))
@@ -176,4 +171,4 @@ def run_finetune(params_path: str | Path = "params.yaml",
 
 
 # the stage's code: the CLIVE study's closure, this module and the tail
-CODE = ("qfm/study/finetune.py", "qfm/core/tail.py")
+CODE = ("qfm/study/finetune.py", "qfm/models/tail.py")

@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from qfm.core.metrics import noise_share, pair_arrays
-from qfm.core.checkpoint import load_tensors
 from qfm.config import ModelConfig, from_dict
-from qfm.study.tokens import FeatureBank
-from qfm.core.metrics import correlations
-from qfm.core.model import build_model
+from qfm.core.checkpoint import load_tensors
+from qfm.core.metrics import correlations, noise_share, pair_arrays
+from qfm.models import build_model
 from qfm.study.batches import score
-from qfm.study.runs import load_run_data
+from qfm.study.runner import load_run_data
+from qfm.study.tokens import FeatureBank
 
 
 def head_predictions(head: str | Path, features: str | Path, world: str | Path) -> dict:

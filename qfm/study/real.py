@@ -1,7 +1,7 @@
 """The study on a real data set with human opinion scores (CLIVE): the world's variants ×
 seeded 80/20 splits, on cached tokens of the same frozen ImageNet upstream.
 
-How an image becomes tokens (:class:`TokenRecipe`, params.yaml's ``clive`` section; chosen
+How an image becomes tokens (:class:`TokenRecipe`, params.yaml's ``livec`` section; chosen
 on validation, see the book's Method page): its short side resized to ``resize`` px (500:
 CLIVE's own size) and the centre crop of that side — the whole photo — through the frozen
 upstream at once; ``views`` more crops are cached as a distilled student's expanded set (a real
@@ -31,6 +31,7 @@ from qfm.core.checkpoint import save_tensors
 from qfm.data.protocol_splits import make_splits
 from qfm.data.readers import read_dataset
 from qfm.data.transforms import decode, eval_boxes, short_side, to_tensor
+from qfm.files import log_seconds
 from qfm.study.tokens import FeatureBank, build_backbone
 
 VIEW = "#view"  # a view's row name in the cache: "<image>#view<k>"
@@ -97,10 +98,10 @@ def extract(cfg: ModelConfig, root: str | Path, table: pd.DataFrame, recipe: Tok
     tokens = torch.cat(mains + views)
     names = images + [f"{p}{VIEW}{j}" for p in images for j in range(recipe.views)]
     meta = {"kind": "features", "model": to_dict(cfg), "images": names,
-            "recipe": vars(recipe), "shape": list(tokens.shape),
-            "seconds": time.perf_counter() - t0, "data": fingerprint(table)}
-    save_tensors({"tokens": tokens.contiguous()}, out, meta)
-    return {k: v for k, v in meta.items() if k != "images"}
+            "recipe": vars(recipe), "shape": list(tokens.shape), "data": fingerprint(table)}
+    save_tensors({"tokens": tokens.contiguous()}, out, meta)  # no wall time in the file
+    seconds = log_seconds("features", time.perf_counter() - t0, out=Path(out).name)
+    return {**{k: v for k, v in meta.items() if k != "images"}, "seconds": seconds}
 
 
 @dataclass
@@ -129,7 +130,7 @@ class RealSource:
             k = int(bank.meta.get("recipe", {}).get("views", 0))
             if k < 1:
                 raise ValueError("a distilled student on a real data set needs views of its "
-                                 "training images: set clive.views >= 1 (the expanded set "
+                                 "training images: set livec.views >= 1 (the expanded set "
                                  "is empty)")
             names = [f"{p}{VIEW}{j}" for p in out["train"][2]["image"] for j in range(k)]
             df = pd.DataFrame({"image": names, "mos": np.nan})

@@ -1,18 +1,19 @@
-"""What the study's own notebooks (tune, study@<group>, clive) display: plain tables of the
+"""What the study's own notebooks (tune, study@<group>, livec) display: plain tables of the
 rows they just wrote. The book's tables and figures live in qfm.report (stage figures); these
 stay here so that a change to the book's look never reruns a training stage."""
 
 from __future__ import annotations
 
-# tuned key (params.yaml, dotted) → its symbol on the pages
-SYMBOLS = {"train.lr": "learning rate", "qfm.rho": "ρ", "qfm.lambda_qfm": "λ_qfm",
-           "qfm.tau": "τ", "distill.lambda_kd": "λ_kd"}
+import pandas as pd
+
+from qfm.knobs import KNOBS
+
+SYMBOLS = {k.key: k.symbol for k in KNOBS}  # the book's symbol of each knob (qfm.knobs)
 SEED_COLUMNS = ["variant", "seed", "best_epoch", "epochs", "val_srcc", "test_srcc", "test_plcc"]
 
 
 def seed_frame(rows):
     """One row per run: variant, seed, best epoch, epochs run, validation and test SRCC."""
-    import pandas as pd
 
     frame = pd.DataFrame(list(rows))
     if frame.empty:
@@ -24,7 +25,6 @@ def seed_frame(rows):
 def trials_frame(tune: dict):
     """Every tuning trial in the order tuned: knob, variant, value, validation SRCC, share of
     its runs whose best epoch was the last, whether it was chosen (test is never read)."""
-    import pandas as pd
 
     chosen = {(k["knob"], k["on"]): k["value"] for k in tune.get("knobs", [])
               if k.get("status") == "tuned"}

@@ -1,11 +1,11 @@
 """Cached upstream tokens of the embedded default: the frozen backbone runs once per image.
 
-The study (:mod:`qfm.study.runs`) trains gate + decoder on a **frozen** upstream: 10 paired seeds
+The study (:mod:`qfm.study.runner`) trains gate + decoder on a **frozen** upstream: 10 paired seeds
 of a dozen variants on 2 CPU cores fit in minutes only if the backbone's forward pass is not
 repeated per run and epoch. Each image (labelled, unlabelled, and the pristine references) is
 fed once at the world's size; its tokens (B, 1+N, C) are stored in float16 with the list of
 images they belong to. The same backbone, unchanged, scores new images in ``qfm predict``
-(:func:`qfm.study.runs.export_model` joins it to a trained head), so cached and live tokens agree
+(:func:`qfm.study.runner.export_model` joins it to a trained head), so cached and live tokens agree
 (tested).
 """
 
@@ -20,11 +20,12 @@ import torch
 from tqdm import tqdm
 
 from qfm import paths
-from qfm.core.checkpoint import CheckpointError, load_tensors, save_tensors
-from qfm.files import sha256
 from qfm.config import ModelConfig, to_dict
+from qfm.core.checkpoint import CheckpointError, load_tensors, save_tensors
+from qfm.core.weights import pretrained_backbone
 from qfm.data.transforms import load_rgb, to_tensor
-from qfm.core.model import Backbone, create_backbone, input_norm
+from qfm.files import log_seconds, sha256
+from qfm.models import Backbone, input_norm
 
 
 def world_images(world: str | Path | None = None) -> pd.DataFrame:
@@ -39,7 +40,7 @@ def world_images(world: str | Path | None = None) -> pd.DataFrame:
 
 def build_backbone(cfg: ModelConfig, upstream: str | Path | None = None) -> Backbone:
     """The frozen upstream backbone in eval mode (no gradients)."""
-    bb = Backbone(create_backbone(cfg, upstream), cfg.tokens, cfg.grid, input_norm(cfg))
+    bb = Backbone(pretrained_backbone(cfg, upstream), cfg.tokens, cfg.grid, input_norm(cfg))
     bb.eval().requires_grad_(False)
     return bb
 
@@ -59,7 +60,7 @@ def extract(cfg: ModelConfig, out: str | Path, world: str | Path | None = None,
         batch_size: images per forward pass.
         max_images: only the first n images (smoke runs; 0 = all).
     Returns:
-        The sidecar's metadata.
+        The sidecar's metadata, and ``seconds`` (the wall time: logged, not in the file).
     """
     root = Path(world) if world else paths.world_dir()
     images = world_images(root)
@@ -79,10 +80,11 @@ def extract(cfg: ModelConfig, out: str | Path, world: str | Path | None = None,
     src = cfg.weights
     w = paths.imagenet_weights(src) if src not in ("none", "upstream", "") else upstream
     meta = {"kind": "features", "model": to_dict(cfg), "images": names,
-            "shape": list(tokens.shape), "seconds": time.perf_counter() - t0,
+            "shape": list(tokens.shape),
             "weights_sha256": sha256(w) if w and Path(w).is_file() else None}
-    save_tensors({"tokens": tokens.contiguous()}, out, meta)
-    return {k: v for k, v in meta.items() if k != "images"}
+    save_tensors({"tokens": tokens.contiguous()}, out, meta)  # no wall time: DVC hashes it
+    seconds = log_seconds("features", time.perf_counter() - t0, out=Path(out).name)
+    return {**{k: v for k, v in meta.items() if k != "images"}, "seconds": seconds}
 
 
 class FeatureBank:

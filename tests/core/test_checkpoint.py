@@ -17,7 +17,7 @@ from qfm.core.checkpoint import (CheckpointError, load_state, load_tensors, save
                             sidecar)
 from qfm.cli import main
 from qfm.config import to_dict
-from qfm.core.model import build_model
+from qfm.models import build_model
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ def good(tmp_path, make_cfg):
     model = build_model(cfg.model)
     path = tmp_path / "good.safetensors"
     save_tensors(model.state_dict(), path, {"config": to_dict(cfg), "dataset": "world",
-                                            "label_scale": {"offset": 0.0, "scale": 100.0}})
+                                            "label_scale": {"offset": 0.0, "scale": 100.0}},
+                 code=True)  # as `qfm train` saves it
     img = tmp_path / "a.png"
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(img)
     return path, model.state_dict(), img

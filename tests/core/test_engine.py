@@ -15,7 +15,7 @@ def test_lr_schedule_warmup_then_steps():
 
 
 def test_no_weight_decay_on_norms_biases_queries(make_cfg):
-    from qfm.core.model import build_model
+    from qfm.models import build_model
 
     model = build_model(make_cfg().model)
     decay, no_decay = param_groups(model, 0.05)

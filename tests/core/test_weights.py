@@ -9,8 +9,7 @@ from qfm.core.checkpoint import CheckpointError, load_tensors
 from qfm.config import ModelConfig
 from qfm.data.transforms import to_tensor
 from qfm.data.world import load_photo
-from qfm.core.model import build_model
-from qfm.core.weights import import_weights, map_state_dict, source_file
+from qfm.core.weights import import_weights, map_state_dict, pretrained_model, source_file
 
 EGYPTIAN_CAT, ESPRESSO = 285, 967  # ImageNet-1k class indices
 
@@ -33,7 +32,7 @@ def test_sidecar_records_the_source_and_its_hash(lite0):
 
 
 def test_imported_weights_do_not_depend_on_the_checkout(lite0, tmp_path, monkeypatch):
-    """A clone's `qfm weights` must write the committed lock's bytes (finetune_world's rows
+    """A clone's `qfm weights` must write the committed lock's bytes (world_finetune's rows
     are skipped only while its inputs reproduce): no commit or dirty flag in the file."""
     from qfm.core import checkpoint
     _, out, _ = lite0
@@ -42,7 +41,8 @@ def test_imported_weights_do_not_depend_on_the_checkout(lite0, tmp_path, monkeyp
     import_weights("efficientnet_lite0", again)
     assert again.read_bytes() == out.read_bytes()
     assert "code" not in load_tensors(again)[1]
-    checkpoint.save_tensors({"x": torch.zeros(1)}, tmp_path / "x.safetensors")  # others keep it
+    checkpoint.save_tensors({"x": torch.zeros(1)}, tmp_path / "x.safetensors",
+                            code=True)  # `qfm train`'s checkpoints keep it
     assert load_tensors(tmp_path / "x.safetensors")[1]["code"]["git"] == "f" * 40
 
 
@@ -51,8 +51,8 @@ def test_mapped_model_names_the_right_imagenet_class(lite0, monkeypatch):
     home, out, _ = lite0
     monkeypatch.setenv("QFM_HOME", str(home))
     tensors, _ = load_tensors(out)
-    model = build_model(ModelConfig(backbone="tf_efficientnet_lite0", img_size=224,
-                                    weights="efficientnet_lite0")).eval()
+    model = pretrained_model(ModelConfig(backbone="tf_efficientnet_lite0", img_size=224,
+                                         weights="efficientnet_lite0")).eval()
     for name, label in (("chelsea", EGYPTIAN_CAT), ("coffee", ESPRESSO)):
         im = Image.fromarray(load_photo(name)).resize((224, 224), Image.BICUBIC)
         x = to_tensor(im)[None]  # ImageNet-normalised, as the data pipeline gives it
@@ -81,15 +81,16 @@ def test_a_wrong_mapping_is_refused():
 
 
 def test_unknown_weights_and_wrong_backbone_are_one_line_errors(tmp_path, monkeypatch):
-    from qfm.core.model import ModelError
+    from qfm.models import ModelError
 
     with pytest.raises(CheckpointError, match="unknown weights 'lite9'"):
         source_file("lite9")
     with pytest.raises(ModelError, match="weights of tf_efficientnet_lite0"):
-        build_model(ModelConfig(backbone="resnet18", weights="efficientnet_lite0"))
+        pretrained_model(ModelConfig(backbone="resnet18", weights="efficientnet_lite0"))
     monkeypatch.setenv("QFM_HOME", str(tmp_path))
     with pytest.raises(ModelError, match="run `qfm weights efficientnet_lite0`"):
-        build_model(ModelConfig(backbone="tf_efficientnet_lite0", weights="efficientnet_lite0"))
+        pretrained_model(ModelConfig(backbone="tf_efficientnet_lite0",
+                                     weights="efficientnet_lite0"))
 
 
 def test_cached_tokens_equal_live_tokens(lite0, tmp_path, monkeypatch):
@@ -110,7 +111,7 @@ def test_cached_tokens_equal_live_tokens(lite0, tmp_path, monkeypatch):
     extract(cfg, tmp_path / "f.safetensors", world=world, batch_size=3, progress=False)
     bank = FeatureBank(tmp_path / "f.safetensors")
     assert bank.tokens.shape[1:] == (10, 1024) and len(bank.index) == 2 * 2 + 2
-    model = build_model(cfg).eval()
+    model = pretrained_model(cfg).eval()
     img = "images/chelsea_00_jpeg_2.png"
     with torch.no_grad():
         live = model.features(to_tensor(load_rgb(world / img))[None])[0]

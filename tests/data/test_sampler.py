@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from qfm.data.sampler import QualityStratifiedSampler, labels_of
-from qfm.core.matching import match_pairs
+from qfm.losses.qfm import match_pairs
 
 
 def _mos(n=203, seed=0):

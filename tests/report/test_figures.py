@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from qfm.report import figures, world
+from qfm.report import figures, world_figures as world
 
 VARIANTS = ["gate", "gate_qfm", "full"]
 

@@ -165,11 +165,11 @@ def test_the_pipeline_total_its_date_its_load_and_what_each_expensive_stage_cost
 
 def test_stage_note_names_stages_gone_and_stages_not_measured(tmp_path):
     dvc = tmp_path / "dvc.yaml"
-    dvc.write_text("stages:\n  world: {cmd: a}\n  clive: {cmd: b}\n")
+    dvc.write_text("stages:\n  world: {cmd: a}\n  livec: {cmd: b}\n")
     stages = perf.stage_table(PIPELINE)
     note = perf.stage_note(stages, dvc)
     assert "the stages book, study, tune left the pipeline" in note
-    assert note.endswith("not in this measurement: clive.")
+    assert note.endswith("not in this measurement: livec.")
 
 
 @pytest.mark.skipif(not RESULTS.is_dir(), reason="no committed benchmark results")

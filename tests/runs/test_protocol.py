@@ -38,7 +38,7 @@ def test_cross_applies_the_koniq_resize_that_training_and_predict_apply(real_dat
     import qfm.data.dataset as dataset
     from qfm.core.checkpoint import save_tensors
     from qfm.config import to_dict
-    from qfm.core.model import build_model
+    from qfm.models import build_model
 
     cfg = make_cfg()
     ck = tmp_path / "m.safetensors"

@@ -33,7 +33,7 @@ def _params(tmp_path, cfg, batch_size: int = 8, **sections) -> tuple:
 
 def test_a_group_trains_the_tail_on_a_real_tree(clive_tree, tmp_path, monkeypatch):  # noqa: F811
     from qfm.core.checkpoint import load_tensors
-    from qfm.study import measured, stages
+    from qfm.study import livec, stages
 
     monkeypatch.setenv("QFM_HOME", str(tmp_path))
     torch.manual_seed(0)
@@ -49,7 +49,7 @@ def test_a_group_trains_the_tail_on_a_real_tree(clive_tree, tmp_path, monkeypatc
     tensors, _ = load_tensors(feats)
     assert not torch.equal(tensors["tokens"][0], tensors["tokens"][30])  # a view ≠ its photo
     raw, params = _params(tmp_path, cfg)
-    _, study = measured.clive_section(raw)
+    _, study = livec.livec_section(raw)
     study.update(features="livec_tail", seeds=[0, 1, 2], workers=1,
                  groups={"finetune": {"spurious": 0.0,
                                       "variants": ["baseline", "gate_qfm", "full"]}})
@@ -69,7 +69,7 @@ def test_the_tail_trains_and_world_inputs_cover_every_image(tmp_path, monkeypatc
     from qfm import paths
     from qfm.config import WorldConfig, load_params
     from qfm.data.world import generate
-    from qfm.study import runs
+    from qfm.study import runner as runs
     from qfm.study.tokens import world_images
 
     monkeypatch.setenv("QFM_HOME", str(tmp_path))
@@ -84,7 +84,7 @@ def test_the_tail_trains_and_world_inputs_cover_every_image(tmp_path, monkeypatc
     raw, params = _params(tmp_path, cfg, batch_size=4, world=world)  # 6 training images
     spec = runs.make_specs(raw, load_params(params), ["gate"], [0], 0.0)[0]
     res = runs.run_specs([spec], str(out), str(paths.world_dir()), 1, False)[0]
-    from qfm.core.model import create_backbone
+    from qfm.models import create_backbone
 
     init = create_backbone(cfg).blocks[-1].state_dict()
     key = f"backbone.blocks.{meta['tail']['split']}.{{}}".format  # the slice keeps its index

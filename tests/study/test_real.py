@@ -15,7 +15,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from qfm.config import RunConfig, to_dict
-from qfm.study import measured, real
+from qfm.study import livec, real, record
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "livec"
@@ -99,7 +99,7 @@ def test_tokens_views_and_a_group_on_a_real_tree(clive_tree, tmp_path, monkeypat
     raw["train"].update(epochs=2, lr=1e-3, batch_size=8, patience=0)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    _, study = measured.clive_section(raw)
+    _, study = livec.livec_section(raw)
     study["seeds"] = [0, 1, 2, 3, 4]
     study["groups"]["livec"]["variants"] = ["baseline", "gate_qfm", "full"]
     study["workers"] = 1
@@ -113,12 +113,12 @@ def test_tokens_views_and_a_group_on_a_real_tree(clive_tree, tmp_path, monkeypat
 
 def test_status_is_stale_when_code_or_params_change(tmp_path, monkeypatch):
     monkeypatch.setenv("QFM_HOME", str(ROOT))
-    params = {"clive": {"resize": 500}}
-    prov = measured.provenance({"images": 3}, params, 1.0, command="qfm clive")
+    params = {"livec": {"resize": 500}}
+    prov = record.provenance({"images": 3}, params, 1.0, command="qfm livec")
     (tmp_path / "provenance.json").write_text(__import__("json").dumps(prov))
-    assert measured.status(tmp_path, params)["stale"] is False
-    assert measured.status(tmp_path, {"clive": {"resize": 384}})["stale"] is True
-    assert measured.status(tmp_path / "none", params)["present"] is False
+    assert record.status(tmp_path, params)["stale"] is False
+    assert record.status(tmp_path, {"livec": {"resize": 384}})["stale"] is True
+    assert record.status(tmp_path / "none", params)["present"] is False
 
 
 def params_without_data(tmp_path, monkeypatch) -> Path:
@@ -126,13 +126,13 @@ def params_without_data(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("QFM_HOME", str(tmp_path))
     monkeypatch.delenv("QFM_DATA", raising=False)
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["clive"]["root"] = str(tmp_path / "nowhere")
+    raw["livec"]["root"] = str(tmp_path / "nowhere")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     return params
 
 
-@pytest.mark.parametrize("stage,kept", [("clive", "livec.json"), ("finetune", "finetune.json")])
+@pytest.mark.parametrize("stage,kept", [("livec", "livec.json"), ("livec_finetune", "finetune.json")])
 def test_the_stage_without_data_changes_nothing(stage, kept, tmp_path, monkeypatch, capsys):
     from qfm.study import finetune
 
@@ -140,7 +140,7 @@ def test_the_stage_without_data_changes_nothing(stage, kept, tmp_path, monkeypat
     out = tmp_path / "measured"
     out.mkdir()
     (out / kept).write_text('{"rows": []}')
-    run = measured.run_clive if stage == "clive" else finetune.run_finetune
+    run = livec.run_livec if stage == "livec" else finetune.run_finetune
     res = run(params, out, progress=False)
     assert res["status"] == "no data" and "no CLIVE copy found" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [kept]
@@ -166,6 +166,6 @@ def test_the_code_fingerprint_covers_everything_the_stage_runs():
     from test_architecture import MODULES, closure
 
     files = {MODULES[m].relative_to(ROOT).as_posix()
-             for m in closure("qfm.study.measured") | {"qfm.study.measured"}}
-    covered = lambda f: any(f == c or f.startswith(c + "/") for c in measured.CODE)  # noqa
+             for m in closure("qfm.study.livec") | {"qfm.study.livec"}}
+    covered = lambda f: any(f == c or f.startswith(c + "/") for c in record.CODE)  # noqa
     assert not [f for f in files if not covered(f)]

@@ -62,7 +62,8 @@ def study_home(tmp_path_factory):
 
 
 def test_group_runs_pairs_students_with_teachers_and_matches_steps(study_home, monkeypatch):
-    from qfm.study.stages import run_group, tune
+    from qfm.study.stages import run_group
+    from qfm.study.tune import tune
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     res = tune(study_home / "params.yaml", study_home / "tune.json", progress=False)
@@ -161,7 +162,7 @@ def test_compare_pairs_by_seed():
 def test_spurious_changes_the_training_part_only(study_home, monkeypatch):
     from qfm import paths
     from qfm.study.tokens import FeatureBank
-    from qfm.study.runs import load_run_data
+    from qfm.study.runner import load_run_data
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     bank = FeatureBank(paths.features_dir() / "tiny.safetensors")
@@ -182,7 +183,8 @@ def test_spurious_changes_the_training_part_only(study_home, monkeypatch):
 
 def test_a_knob_params_yaml_sets_is_not_tuned_and_reaches_the_rows(study_home, monkeypatch):
     """`dvc exp run -S qfm.rho=0.1` in smoke mode: the tuner skips ρ; every QFM row has 0.1."""
-    from qfm.study.stages import run_group, tune
+    from qfm.study.stages import run_group
+    from qfm.study.tune import tune
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     raw = yaml.safe_load((study_home / "params.yaml").read_text())
@@ -203,7 +205,7 @@ def test_a_knob_params_yaml_sets_is_not_tuned_and_reaches_the_rows(study_home, m
 
 
 def test_tuning_split_validates_on_no_reported_test_content(study_home):
-    from qfm.study.stages import tuning_split
+    from qfm.study.tune import tuning_split
 
     world = study_home / "data" / "world"
     rows, rec = tuning_split(world, [0, 1], 100, 0.5)
@@ -225,7 +227,7 @@ def test_tuning_split_validates_on_no_reported_test_content(study_home):
 
 
 def test_grid_steps_extend_geometrically_and_stop_at_bounds():
-    from qfm.study.stages import _grid_step
+    from qfm.study.tune import grid_step as _grid_step
 
     assert _grid_step([0.001, 0.002, 0.004], True, "train.lr") == pytest.approx(0.008)
     assert _grid_step([0.001, 0.002, 0.004], False, "train.lr") == pytest.approx(0.0005)
@@ -245,7 +247,7 @@ def test_an_inert_qfm_term_trains_as_the_gate_and_runs_once(study_home, monkeypa
     run_specs run such specs once); the copy keeps its own name and knobs."""
     from qfm import paths
     from qfm.config import load_params, read_params
-    from qfm.study.runs import load_run_data, make_specs, run_key, run_specs, train_run
+    from qfm.study.runner import load_run_data, make_specs, run_key, run_specs, train_run
     from qfm.study.tokens import FeatureBank
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
@@ -274,7 +276,7 @@ def test_an_inert_qfm_term_trains_as_the_gate_and_runs_once(study_home, monkeypa
 
 def test_qfm_knobs_after_a_chosen_zero_weight_are_moot(study_home, monkeypatch):
     from qfm.study.show import chosen_text
-    from qfm.study.stages import MOOT, tune
+    from qfm.study.tune import MOOT, tune
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     raw = yaml.safe_load((study_home / "params.yaml").read_text())

@@ -100,8 +100,7 @@ def test_the_cycle_check_finds_a_cycle():
 def test_predict_reaches_no_training_study_or_report(entry):
     reach = closure(entry)
     bad = sorted(m for m in reach if m.startswith(("qfm.core.engine", "qfm.study", "qfm.runs",
-                                                    "qfm.report", "qfm.core.matching",
-                                                    "qfm.core.distill", "qfm.cli")))
+                                                    "qfm.report", "qfm.losses", "qfm.cli")))
     assert not bad, f"{entry} imports {bad}"
 
 
@@ -115,16 +114,25 @@ def test_predict_at_run_time_imports_no_training_code(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+ENTRY_MODULES = {"__init__.py", "cli.py", "cli_data.py", "config.py", "knobs.py", "paths.py",
+                 "files.py", "paper.py", "predict.py", "scorer.py"}
+
 RULES = [  # (importer prefix, forbidden prefixes)
     ("qfm.data", ("qfm.core", "qfm.study", "qfm.runs", "qfm.report", "qfm.predict")),
     ("qfm.core", ("qfm.data", "qfm.study", "qfm.runs", "qfm.report", "qfm.predict")),
-    ("qfm.core.checkpoint", ("qfm.core.model", "qfm.core.engine")),
-    ("qfm.core.matching", ("qfm.core.engine",)),
-    ("qfm.core.distill", ("qfm.core.engine",)),
+    ("qfm.core.checkpoint", ("qfm.models", "qfm.core.engine")),
+    ("qfm.losses.qfm", ("qfm.core.engine",)),
+    ("qfm.losses.distill", ("qfm.core.engine",)),
     ("qfm.report", ("qfm.core.engine", "qfm.runs.train")),
     ("qfm.runs", ("qfm.report", "qfm.study")),
     ("qfm.study", ("qfm.report", "qfm.runs")),
-    ("qfm.config", ("qfm.",)),
+    ("qfm.config", ("qfm.c", "qfm.d", "qfm.f", "qfm.m", "qfm.l", "qfm.p", "qfm.r", "qfm.s")),
+    ("qfm.knobs", ("qfm.",)),
+    # the method's rooms: torch, timm and config only (the caller loads weights)
+    ("qfm.models", ("qfm.data", "qfm.study", "qfm.runs", "qfm.report", "qfm.core",
+                    "qfm.losses", "qfm.paths", "qfm.files", "qfm.predict")),
+    ("qfm.losses", ("qfm.data", "qfm.study", "qfm.runs", "qfm.report", "qfm.core",
+                    "qfm.models", "qfm.paths", "qfm.files", "qfm.predict")),
     ("qfm.files", ("qfm.core", "qfm.data", "qfm.study", "qfm.runs", "qfm.report")),
 ]
 
@@ -154,6 +162,6 @@ def test_json_report_modules_import_no_torch(name):
 
 def test_the_top_of_qfm_holds_only_entry_modules_and_no_module_is_long():
     top = sorted(p.name for p in QFM.glob("*.py"))
-    assert len(top) <= 10, top
+    assert set(top) <= ENTRY_MODULES, sorted(set(top) - ENTRY_MODULES)
     for p in QFM.rglob("*.py"):
         assert len(p.read_text().splitlines()) <= 350, f"{p.relative_to(ROOT)} over 350 lines"

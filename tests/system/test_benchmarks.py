@@ -135,6 +135,58 @@ def test_pipeline_stages_reads_papermill_durations(tmp_path):
     assert out["total_seconds"] == pytest.approx(15.5)
 
 
+def test_pipeline_stages_times_scrubbed_notebooks_from_the_log(tmp_path):
+    """A stage that took papermill's clock out of its notebook logged the duration instead."""
+    ps = load("pipeline_stages")
+    nbs = tmp_path / "book" / "executed"
+    nbs.mkdir(parents=True)
+    (nbs / "tune.ipynb").write_text(json.dumps({"metadata": {"papermill": {"exception": None}}}))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "timings.jsonl").write_text("".join(
+        json.dumps({"what": "notebook", "path": "book/executed/tune.ipynb", "seconds": s}) + "\n"
+        for s in (9.0, 7.25)) + "not json\n")
+    out = ps.from_notebooks(nbs, tmp_path)
+    assert out["stages"] == [{"stage": "tune", "seconds": 7.25, "status": "ran"}]
+
+
+LOCK = """schema: '2.0'
+stages:
+  world:
+    cmd: qfm world
+    outs:
+    - path: data/world
+      hash: md5
+      md5: {world}
+  features:
+    cmd: qfm features
+    outs:
+    - path: data/features/x.json
+      hash: md5
+      md5: {side}
+"""
+
+
+def test_pipeline_stages_checks_that_the_run_left_dvc_lock_as_committed(tmp_path):
+    import subprocess
+
+    ps = load("pipeline_stages")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert ps.stage_lock(tmp_path) is None  # no lock: nothing to compare
+    assert ps.check_lock(tmp_path, None)["unchanged"] is None
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(LOCK.format(world="a.dir", side="b"))
+    before = ps.stage_lock(tmp_path)
+    same = ps.check_lock(tmp_path, before)
+    assert same["unchanged"] is True and same["git_diff_exit_code"] == 0
+    assert same["changed_outs"] == [] and same["changed_stages"] == []
+    lock.write_text(LOCK.format(world="a.dir", side="c"))  # a sidecar with a time stamp
+    moved = ps.check_lock(tmp_path, before)
+    assert moved["unchanged"] is False and moved["git_diff_exit_code"] == 1
+    assert moved["changed_outs"] == [{"stage": "features", "out": "data/features/x.json",
+                                      "before": "b", "after": "c"}]
+    assert moved["changed_stages"] == ["features"]
+
+
 @pytest.mark.slow
 def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     lt = load("loader_throughput")

@@ -199,10 +199,10 @@ def test_toc_lists_every_page_and_no_removed_notebook():
         assert path.with_suffix(".md").is_file() or f.startswith(("executed/", "measured/")), f
     executed = {f.split("/", 1)[1] for f in files if f.startswith("executed/")}
     groups = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["groups"]
-    measured = {"clive", "finetune"}  # committed: a clone without CLIVE still shows them
+    measured = {"livec", "livec_finetune"}  # committed: a clone without CLIVE still shows them
     expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study"} - measured
-    assert {f"measured/{m}" for m in measured | {"study_finetune"}} <= set(files)
-    # study runs once per group; the world's finetune group is committed (finetune_world)
+    assert {f"measured/{m}" for m in measured | {"world_finetune"}} <= set(files)
+    # study runs once per group; the world's finetune group is committed (world_finetune)
     assert executed == expected | {f"study_{g}" for g in groups if g != "finetune"}
     assert "glossary" in files
 
@@ -221,7 +221,7 @@ def test_every_page_showing_livec_results_cites_the_data_set():
     shows = re.compile(r"executed/figures\.ipynb::livec_|\{glue\} (?:livec_|answer_table|"
                        r"ledger_table)")
     pages = [p for p in (ROOT / "book").glob("*.md") if shows.search(p.read_text())]
-    assert {p.stem for p in pages} >= {"intro", "clive"}
+    assert {p.stem for p in pages} >= {"intro", "livec"}
     for p in pages:
         text = re.sub(r"\s+", " ", p.read_text())
         assert "Massive Online Crowdsourced Study" in text, p.name
@@ -297,7 +297,7 @@ def test_every_toc_page_and_every_notebook_is_built(html):
         assert (html / f"{f}.html").is_file(), f
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         pages = {"study": list(study_pages().values()),  # once per group
-                 "clive": ["measured/clive"], "finetune": ["measured/finetune"]
+                 "livec": ["measured/livec"], "livec_finetune": ["measured/livec_finetune"]
                  }.get(nb.stem, [f"executed/{nb.stem}"])
         for page in pages:
             assert (html / f"{page}.html").is_file(), page

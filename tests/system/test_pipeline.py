@@ -28,7 +28,9 @@ from qfm.config import RunConfig, load_params, parse_sets, to_dict
 from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-HELPER_SECTIONS = {"variants"}  # pipeline sections that are no stage's own
+HELPER_SECTIONS = {"variants", "finetune"}  # pipeline sections that are no stage's own
+# (finetune: the trained-upstream regime, read by world_finetune and livec_finetune)
+STAGE_SECTION = {"livec_finetune": "finetune"}  # a stage whose params section has another name
 SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], heldout_photos=["coffee"],
                    contents_per_photo=3, distortions=["gaussian_blur", "gaussian_noise", "jpeg"],
                    levels=3, unlabelled_per_content=1, split=[0.5, 0.25, 0.25], splits=2)
@@ -52,7 +54,7 @@ def stage_notebook(stage: dict) -> str | None:
 
 def _extra_study_stages():
     """(group, stage) of each stage besides the ``study`` foreach that runs the study notebook
-    for one more group (the world's committed finetune_world)."""
+    for one more group (the world's committed world_finetune)."""
     for name, stage in dvc_yaml()["stages"].items():
         if name != "study" and stage_notebook(stage) == "study":
             yield re.search(r"-p group (\w+)", stage["cmd"]).group(1), stage
@@ -87,10 +89,11 @@ def test_stage_names_match_params_sections_and_notebooks():
     for name, stage in stages.items():
         nb = stage_notebook(stage)
         if nb is not None:
-            if (name, nb) == ("finetune_world", "study"):  # one more study group, committed
+            if (name, nb) == ("world_finetune", "study"):  # one more study group, committed
                 continue
             assert nb == name, f"stage {name} runs notebooks/{nb}.ipynb"
-            assert name in raw or name in raw.get("study", {}), \
+            section = STAGE_SECTION.get(name, name)
+            assert section in raw or section in raw.get("study", {}), \
                 f"stage {name} has a notebook but no params.yaml section (or study.{name})"
             with_notebook[name] = nb
     assert set(with_notebook) == notebooks, "every notebook is the stage of its name"
@@ -141,7 +144,7 @@ def test_study_groups_name_known_variants_and_students_have_their_teacher():
                 assert study["teacher"] in group["variants"], f"{name}: {v}'s teacher is missing"
     assert set(raw["study"]["groups"]["main"]["variants"]) >= {
         "baseline", "gate", "gate_static", "gate_params", "gate_qfm", "full"}
-    assert set(raw["clive"]["variants"]) >= {  # QFM's controls: on LIVEC (not the world's main)
+    assert set(raw["livec"]["variants"]) >= {  # QFM's controls: on LIVEC (not the world's main)
         "baseline", "gate", "gate_static", "gate_params", "gate_qfm", "full", "rho0",
         "random_partner", "random_direction", "distill", "baseline_long"}
 
@@ -219,9 +222,9 @@ def test_smoke_pipeline_runs_every_notebook(smoke_project):
              for p in executed}
     pages = study_pages()
     assert set(pages) == set(params_raw()["study"]["groups"])
-    measured = {"clive", "finetune"}  # the LIVEC stages: book/measured/, rerun here: no data
+    measured = {"livec", "livec_finetune"}  # the LIVEC stages: book/measured/, rerun here: no data
     expected = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - {"study"} - measured
-    # study: once per group; finetune_world's page is under book/measured/ (committed)
+    # study: once per group; world_finetune's page is under book/measured/ (committed)
     assert names == expected | {p.split("/", 1)[1] for p in pages.values()
                                 if p.startswith("executed/")}
     executed += [root / "book" / "measured" / f"{m}.ipynb" for m in sorted(measured)]
@@ -269,7 +272,7 @@ def test_changing_a_parameter_invalidates_only_its_dependents(smoke_project, tmp
         params.write_text(yaml.safe_dump(raw, sort_keys=False))
         changed = set(json.loads(dvc(root, "status", "--json").stdout))
         assert not changed & {"world", "weights", "features", "upstream", "features_toy"}
-        assert {"tune", "finetune_world"} | {f"study@{g}" for g in raw["study"]["groups"]
+        assert {"tune", "world_finetune"} | {f"study@{g}" for g in raw["study"]["groups"]
                                              if g != "finetune"} <= changed
         raw["qfm"]["rho"] = yaml.safe_load(original)["qfm"]["rho"]
         raw["figures"] = {**(raw.get("figures") or {}), "_probe": 1}

@@ -213,7 +213,7 @@ def test_the_check_finds_what_each_kind_of_entry_point_imports():
 
 
 def test_every_study_group_has_one_stage():
-    """``study.groups`` = the ``study`` foreach's groups + ``finetune`` (stage finetune_world,
+    """``study.groups`` = the ``study`` foreach's groups + ``finetune`` (stage world_finetune,
     whose committed rows are where the figures read them): a group added to params.yaml but not
     to dvc.yaml would never run."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -221,13 +221,13 @@ def test_every_study_group_has_one_stage():
     each = dvc["study"]["foreach"]
     assert len(each) == len(set(each)) and "finetune" not in each
     assert set(each) | {"finetune"} == groups
-    ft = dvc["finetune_world"]
+    ft = dvc["world_finetune"]
     assert "-p group finetune" in ft["cmd"] and "-p out_dir measured/world_finetune" in ft["cmd"]
     assert all(next(iter(o.values()))["cache"] is False for o in ft["outs"])
 
 
 def test_every_uncached_out_is_committed_to_git():
-    """A ``cache: false, persist: true`` out (finetune_world's rows, the toy upstream's weights)
+    """A ``cache: false, persist: true`` out (world_finetune's rows, the toy upstream's weights)
     is what a clone gets in place of a run: git must not ignore it, or the clone reruns the
     stage after all (the book's HTML, uncached but not persisted, is a build folder)."""
     uncached = []

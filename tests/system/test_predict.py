@@ -14,7 +14,7 @@ from qfm.core.checkpoint import save_tensors
 from qfm.cli import main
 from qfm.config import to_dict
 from qfm.data.transforms import TestTransform, load_rgb
-from qfm.core.model import build_model
+from qfm.models import build_model
 from qfm.predict import crops, decode, find_images, preprocessing_resize, score_files
 
 
@@ -223,7 +223,7 @@ def test_predict_never_imports_training_code(checkpoint, tmp_path):
               f"code = main(['predict', {str(tmp_path / 'a.png')!r}, '--checkpoint', "
               f"{str(checkpoint)!r}, '--out', {str(tmp_path / 's.csv')!r}, '--workers', '0'])\n"
               "training = sorted(m for m in sys.modules if m in ('qfm.core.engine', 'qfm.core.distributed',"
-              " 'qfm.core.matching', 'qfm.core.distill'))\n"
+              " 'qfm.losses.qfm', 'qfm.losses.distill'))\n"
               "print(code, training)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]

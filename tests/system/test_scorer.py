@@ -12,7 +12,7 @@ from PIL import Image
 import qfm
 from qfm.config import to_dict
 from qfm.core.checkpoint import save_tensors
-from qfm.core.model import build_model
+from qfm.models import build_model
 from qfm.predict import score_files
 
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from qfm.config import ModelConfig
-from qfm.core.model import Backbone, ModelError, build_model, create_backbone
-from qfm.core.tail import attach, layout, make_tail, packed, scaled_groups
+from qfm.models import Backbone, ModelError, build_model, create_backbone
+from qfm.core.weights import tail_source
+from qfm.models.tail import attach, layout, make_tail, packed, scaled_groups
 
 LITE = ModelConfig(backbone="tf_efficientnet_lite0", weights="none", img_size=64,
                    tokens="multiscale", grid=2, dim=16, heads=2)
@@ -71,7 +72,7 @@ def test_attach_leaves_the_random_state_and_bn_statistics_alone(backbone):
     torch.manual_seed(3)
     model = build_model(LITE, width=backbone.width)
     state = torch.get_rng_state()
-    attach(model, info, LITE)
+    attach(model, info, tail_source(LITE))
     assert torch.equal(torch.get_rng_state(), state)  # pairing by seed holds
     model.train()
     assert not model.backbone.blocks.training  # batch-norm statistics stay ImageNet's
@@ -87,7 +88,7 @@ def test_attach_leaves_the_random_state_and_bn_statistics_alone(backbone):
 def test_a_tail_model_scores_packed_rows_and_their_views(backbone):
     info = layout(backbone, 1)
     rows = packed(backbone, torch.rand(4, 3, 64, 64), info)
-    model = attach(build_model(LITE, width=backbone.width), info, LITE).eval()
+    model = attach(build_model(LITE, width=backbone.width), info, tail_source(LITE)).eval()
     with torch.no_grad():
         one = model(rows)
         two = model(torch.stack([rows, rows], 1))  # (B, K, D): K views averaged

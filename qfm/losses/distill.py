@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from qfm.config import QFMConfig
-from qfm.core.matching import qfm_terms
+from qfm.losses.qfm import qfm_terms
 
 
 def _masked_l1(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -51,3 +51,20 @@ class DistillObjective:
         loss = reg + self.qfm.lambda_qfm * l_qfm + self.lambda_kd * kd
         return loss, {"loss": float(loss.detach()), "reg": float(reg.detach()),
                       "qfm": float(l_qfm.detach()), "kd": float(kd.detach()), **logs}
+
+
+def with_pseudo_labels(inputs: torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
+                       extra: torch.Tensor, teacher_scores: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The student's training set: labelled rows, then ``extra`` rows labelled by the teacher.
+
+    Args:
+        inputs: labelled inputs (N, ...); labels: (N,); index: their item indices (N,) ≥ 0.
+        extra: the expanded set's inputs (M, ...); teacher_scores: the teacher's scores (M,).
+    Returns:
+        (inputs, labels, index) of N + M rows; an index < 0 marks a pseudo-labelled row (what
+        :class:`DistillObjective` reads).
+    """
+    pseudo = teacher_scores.to(torch.float32)
+    return (torch.cat([inputs, extra]), torch.cat([labels, pseudo]),
+            torch.cat([index, -1 - torch.arange(len(pseudo))]))

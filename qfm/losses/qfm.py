@@ -86,7 +86,7 @@ def semantic_noise(model, tokens: torch.Tensor, y: torch.Tensor, partner: torch.
     """Adversarial semantic noise on the upstream tokens of the anchors that have a partner.
 
     Args:
-        model: an :class:`qfm.core.model.IQAModel` (its ``select`` and ``head`` are used).
+        model: an :class:`qfm.models.IQAModel` (its ``select`` and ``head`` are used).
         tokens: upstream tokens F (B, 1+N, C).
         y: normalised labels (B,).
         partner: output of :func:`match_pairs` (B,).
@@ -158,7 +158,7 @@ def qfm_terms(model, images: torch.Tensor, y: torch.Tensor, cfg: QFMConfig,
     """One backbone forward → clean prediction, L_qfm and its diagnostics.
 
     Args:
-        model: an :class:`qfm.core.model.IQAModel`.
+        model: an :class:`qfm.models.IQAModel`.
         images: (B, 3, H, W), or cached tokens (B, 1+N, C) for a head-only model.
         y: normalised labels or pseudo-labels (B,).
         cfg: τ, ρ, λ_c, perturbation kind, controls.

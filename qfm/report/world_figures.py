@@ -16,12 +16,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch
+import torch.nn.functional as F
 from PIL import Image  # noqa: E402
 
-from qfm.files import read_json  # noqa: E402
 from qfm.data.splits import read_split  # noqa: E402
 from qfm.data.world import spurious_train  # noqa: E402
+from qfm.files import read_json  # noqa: E402
+from qfm.losses.qfm import match_pairs, pool
 from qfm.report.figures import DPI, MAX_WIDTH, MIN_FONT, styled  # noqa: E402  (text sizes)
+from qfm.study.tokens import FeatureBank
 
 
 def _table(world: str | Path) -> pd.DataFrame:
@@ -116,7 +120,7 @@ def spurious_figure(world: str | Path, split: int, strengths, path: str | Path) 
 
 def matched_pairs(world: str | Path, features: str | Path, split: int, tau: float,
                   batch: int = 32, seed: int = 0) -> pd.DataFrame:
-    """Pairs :func:`qfm.core.matching.match_pairs` picks in one random batch of a split's
+    """Pairs :func:`qfm.losses.qfm.match_pairs` picks in one random batch of a split's
     training part, from the pooled cached upstream tokens.
 
     Returns:
@@ -125,11 +129,6 @@ def matched_pairs(world: str | Path, features: str | Path, split: int, tau: floa
         anchor_level`` and the same for the partner; the batch size and how many anchors
         had a partner (columns ``batch``, ``matched``).
     """
-    import torch
-    import torch.nn.functional as F
-
-    from qfm.study.tokens import FeatureBank
-    from qfm.core.matching import match_pairs, pool
 
     train = split_parts(world, split, 0.0)["train"]
     b = train.sample(min(batch, len(train)), random_state=seed).reset_index(drop=True)

@@ -7,6 +7,7 @@ import pandas as pd
 from qfm.data.facts import FACTS
 from qfm.paper import PAPER_PROFILE
 from qfm.report.glossary import dataset_name
+from qfm.report.tables import Table, html_table
 
 
 def gpu_hours(images_per_second: float, epochs: int = PAPER_PROFILE["train.epochs"],
@@ -40,3 +41,16 @@ def protocol_gpu_hours() -> pd.DataFrame:
     a = GPU_ASSUMPTIONS
     return gpu_hours(a["images_per_second"], epochs=a["epochs"], splits=a["splits"],
                      runs_per_split=a["runs_per_split"])
+
+
+def gpu_table() -> Table:
+    """:func:`protocol_gpu_hours` as the page's table."""
+    gpu = protocol_gpu_hours().rename(columns={"dataset": "data set", "gpu_hours": "GPU hours"})
+    return html_table(gpu, {"GPU hours": ".1f"})
+
+
+def gpu_values() -> dict[str, str]:
+    """The total GPU hours (``gpu_hours_total``) and the assumed training rate
+    (``gpu_images_per_second``), as the page's prose quotes them."""
+    return {"gpu_hours_total": f"{protocol_gpu_hours()['gpu_hours'].sum():.0f}",
+            "gpu_images_per_second": f"{GPU_ASSUMPTIONS['images_per_second']:.0f}"}

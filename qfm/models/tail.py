@@ -6,7 +6,7 @@ frozen: what enters the tail is cached once (not the images), and every run feed
 its own copy of the last stage(s), initialised from the ImageNet weights.
 
 One image's cached input is one packed row (float16): the frozen stages' multiscale token
-statistics (mean and sd per grid cell, exactly :class:`~qfm.core.model.Backbone`'s) and the
+statistics (mean and sd per grid cell, exactly :class:`~qfm.models.backbone.Backbone`'s) and the
 feature map entering the tail (C, s, s). :class:`CachedTail` unpacks it, runs the tail, adds
 the tail's own cell statistics and returns the same tokens (B, 1+g², width) the frozen study
 uses: at initialisation they equal the frozen tokens (tested), so the head, gate and QFM are
@@ -24,7 +24,7 @@ import copy
 import torch
 import torch.nn as nn
 
-from qfm.core.model import Backbone, ModelError, cell_stats
+from qfm.models.backbone import Backbone, ModelError, cell_stats
 
 LR_SCALE = 0.1  # the tail's learning rate ÷ the head's (every variant alike)
 
@@ -141,13 +141,9 @@ def scaled_groups(model: nn.Module, groups: list[dict], scale: float = LR_SCALE,
     return out
 
 
-def attach(model: nn.Module, info: dict, cfg) -> nn.Module:
-    """Give a head-only model (``build_model(width=...)``) its own trainable tail, copied from
-    ``cfg``'s ImageNet backbone; the global random state is left as it was (building a timm
-    model draws an initialisation the weights then replace), so pairing by seed holds."""
-    from qfm.core.model import create_backbone
-
-    with torch.random.fork_rng():
-        net = create_backbone(cfg)
-    model.backbone = make_tail(net, info)
+def attach(model: nn.Module, info: dict, backbone_net: nn.Module) -> nn.Module:
+    """Give a head-only model (``build_model(width=...)``) its own trainable tail, a copy of
+    ``backbone_net``'s last blocks (the caller loads its ImageNet weights, and builds it under
+    ``torch.random.fork_rng`` so pairing by seed holds: :func:`qfm.core.weights.tail_source`)."""
+    model.backbone = make_tail(backbone_net, info)
     return model

@@ -9,10 +9,10 @@ from PIL import Image
 from qfm.files import sha256
 from qfm.config import QFMConfig
 from qfm.data.sources import load_parts
-from qfm.core.distill import DistillObjective
+from qfm.losses.distill import DistillObjective
 from qfm.data.expanded import LeakError, PseudoLabelled, check_no_leak, make_view
 from qfm.runs.distill import run_distill, teacher_config
-from qfm.core.model import build_model
+from qfm.models import build_model
 
 
 def _parts():

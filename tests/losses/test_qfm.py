@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from qfm.config import QFMConfig
 from qfm.core.engine import make_objective, regression_objective
-from qfm.core.matching import QFMObjective, match_pairs, pool, qfm_loss, qfm_terms, semantic_noise
-from qfm.core.model import build_model
+from qfm.losses.qfm import QFMObjective, match_pairs, pool, qfm_loss, qfm_terms, semantic_noise
+from qfm.models import build_model
 
 
 def _model(make_cfg, gate=True, seed=0):

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from qfm.config import ModelConfig
-from qfm.core.model import ModelError, build_model
+from qfm.paper import profile_section
+from qfm.core.weights import pretrained_model
+from qfm.models import ModelError, build_model
 
 
 @pytest.mark.parametrize("backbone,kwargs", [
@@ -21,8 +23,7 @@ def test_output_shapes(backbone, kwargs):
 
 
 def test_paper_profile_constructs_and_runs():
-    model = build_model(ModelConfig(backbone="deit3_small_patch16_224", img_size=224,
-                                    heads=6, dim=0))
+    model = build_model(ModelConfig(**profile_section("model") | {"weights": "none"}))
     tokens = model.features(torch.randn(1, 3, 224, 224))
     assert tokens.shape == (1, 197, 384)  # CLS + 196 patches, width 384
     assert model.head(tokens).shape == (1,)
@@ -55,14 +56,14 @@ def test_local_weights_file(tmp_path):
     src = timm.create_model("test_vit", pretrained=False, num_classes=0)
     path = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(path))
-    model = build_model(ModelConfig(backbone="test_vit", img_size=160, heads=4,
-                                    weights=str(path)))
+    model = pretrained_model(ModelConfig(backbone="test_vit", img_size=160, heads=4,
+                                         weights=str(path)))
     k = "pos_embed"
     torch.testing.assert_close(model.backbone.net.state_dict()["cls_token"],
                                src.state_dict()["cls_token"])
     assert k in model.backbone.net.state_dict()
     with pytest.raises(ModelError, match="file not found"):
-        build_model(ModelConfig(backbone="test_vit", weights=str(tmp_path / "nope.pth")))
+        pretrained_model(ModelConfig(backbone="test_vit", weights=str(tmp_path / "nope.pth")))
 
 
 def _head(kind=None, seed=0):

@@ -1,0 +1,131 @@
+"""The LIVEC study and the fine-tuning regime as the book shows them, one function per table or
+set of glued values, from the notebook's inputs (:class:`StudyInputs`) and the verdict record;
+and the method facts the same cell glues (token recipes, interval coverage, the head's sizes).
+
+Where a study was never measured on this checkout, its tables and values say "not measured
+yet". Whether a committed result is current is read by :mod:`qfm.study.record` (its code
+fingerprint), which needs :mod:`qfm.study.livec` and :mod:`qfm.study.finetune` (their shaping
+parameters): this module is not JSON-only.
+"""
+
+from __future__ import annotations
+
+from qfm.config import flatten
+from qfm.paper import PUBLISHED_LIVEC
+from qfm.report import ledger, tuning
+from qfm.report import livec as livec_report
+from qfm.report.claims import INTERACTION
+from qfm.report.study_inputs import StudyInputs
+from qfm.report.tables import Table, html_table, note
+from qfm.study import finetune as finetune_study
+from qfm.study import livec as livec_study
+from qfm.study import record as measured_record
+
+NOT_MEASURED = ledger.NOT_MEASURED
+FT_SETTING = ("CPU, ImageNet EfficientNet-Lite0 with its last stage trained, photos at {resize} "
+              "px, 930 of 1,162 images, our random 80/20 splits")
+# interval-coverage glue suffix → the population's name in interval_coverage*.json
+COVERAGE = {"normal": "normal", "exponential": "exponential (skew 2)",
+            "lognormal": "lognormal sigma 0.5 (skew 1.8)"}
+ARCHITECTURE_KEYS = ("model.dim", "model.gate_hidden", "qfm.anchors")  # the probe's settings
+
+
+def status_values(inputs: StudyInputs) -> dict[str, str]:
+    """Whether the committed LIVEC study (``livec_status``) and LIVEC's fine-tuning regime
+    (``livec_ft_status``) are current, stale or not measured yet, as a sentence."""
+    raw = inputs.raw
+    st = measured_record.status(inputs.measured, livec_study.shaping_params(raw))
+    return {"livec_status": livec_report.status_text(st),
+            "livec_ft_status": livec_report.status_text(
+                finetune_study.status(raw, inputs.measured_ft))}
+
+
+def facts_values(inputs: StudyInputs) -> dict[str, str]:
+    """The facts the LIVEC and fine-tuning prose quotes, as text: the regime's seeds, trained
+    stages and photo size; best epochs (world regime, LIVEC regime, LIVEC); LIVEC's splits, its
+    tuned values and what validation did with QFM's term; the default model's head."""
+    raw, lrows, cft = inputs.raw, inputs.livec_rows, inputs.livec_ft_rows
+    ltune = inputs.livec_tune
+    head = livec_report.default_facts(inputs.livec_head)
+    return {
+        "ft_seeds": str(inputs.world_ft_rows["seed"].nunique()),
+        "ft_stages": str(raw["finetune"]["stages"]),
+        "ft_resize": str(raw["finetune"]["livec"]["resize"]),
+        "world_ft_best_epoch": livec_report.best_epoch_text(
+            livec_report.best_epoch_facts(inputs.world_ft_rows)),
+        "livec_ft_best_epoch": livec_report.best_epoch_text(livec_report.best_epoch_facts(cft))
+        if len(cft) else NOT_MEASURED,
+        "livec_splits": str(lrows["seed"].nunique()) if len(lrows) else f"({NOT_MEASURED})",
+        "livec_best_epoch": livec_report.best_epoch_text(livec_report.best_epoch_facts(lrows)),
+        "livec_tuned_values": tuning.chosen_text(ltune) if ltune else NOT_MEASURED,
+        "livec_qfm_term": tuning.qfm_term_text(ltune),
+        **{f"default_{k}": str(head.get(k, NOT_MEASURED))
+           for k in ("variant", "val_srcc", "images", "epochs")}}
+
+
+def regime_change_table(record: dict, inputs: StudyInputs) -> Table:
+    """Trained minus frozen per variant of the regime, on the world and on LIVEC."""
+    regime = record["regime"]
+    return html_table(ledger.regime_frame(regime["world"], regime["livec"], inputs.ft_variants))
+
+
+def ft_stats_table(inputs: StudyInputs) -> Table:
+    """LIVEC's fine-tuning regime: every variant's SRCC and PLCC over the splits."""
+    if not len(inputs.livec_ft_rows):
+        return note(NOT_MEASURED)
+    setting = FT_SETTING.format(resize=inputs.raw["finetune"]["livec"]["resize"])
+    return livec_report.stats_table(inputs.livec_ft_rows, inputs.ft_variants, setting)
+
+
+def answer_table(record: dict, inputs: StudyInputs) -> Table:
+    """The intro's answer on both data sets (:func:`qfm.report.ledger.attribution_table`)."""
+    return ledger.attribution_table(record[inputs.fig["group"]], record.get("livec"))
+
+
+def ledger_table(record: dict, inputs: StudyInputs) -> Table:
+    """The claims ledger: each claim of the paper, the test run here, world and LIVEC."""
+    livec = record.get("livec") or {}
+    return ledger.ledger_table(record[inputs.fig["group"]], livec, record.get(INTERACTION),
+                               inputs.rows, inputs.livec_rows if livec else None,
+                               (record["finetune"], record["livec_finetune"]))
+
+
+def published_table(inputs: StudyInputs) -> Table:
+    """Ours on LIVEC beside the published numbers (:data:`qfm.paper.PUBLISHED_LIVEC`)."""
+    return livec_report.published_table(inputs.livec_rows, PUBLISHED_LIVEC)
+
+
+def tuning_table(inputs: StudyInputs) -> Table:
+    """LIVEC's tuning trials on validation ("not measured yet" where it never ran)."""
+    ltune = inputs.livec_tune
+    if not ltune:
+        return note(NOT_MEASURED)
+    return tuning.tuning_table(tuning.tuning_frame(ltune), ltune["seeds"])
+
+
+def token_values(inputs: StudyInputs) -> dict[str, str]:
+    """``tokens_<recipe>``: each LIVEC token recipe's validation SRCC."""
+    return {f"tokens_{k}": v for k, v in livec_report.token_glue(inputs.tokens).items()}
+
+
+def architecture_table(inputs: StudyInputs) -> Table:
+    """The head's sizes against their alternatives on validation, the sizes params.yaml uses
+    now (``model`` or ``study.model``, and ``qfm.anchors``) marked."""
+    raw = inputs.raw
+    now = {**flatten(raw), **flatten({"model": raw["study"].get("model") or {}})}
+    return tuning.architecture_table(inputs.architecture,
+                                     {k: v for k, v in now.items() if k in ARCHITECTURE_KEYS})
+
+
+def coverage_values(inputs: StudyInputs) -> dict[str, str]:
+    """Measured coverage of the nominal 95 % intervals (``benchmarks/interval_coverage.py``):
+    the bootstrap-t's and the t interval's at ten seeds (``coverage_*``, ``coverage_t_*``) and
+    at five (``coverage5_*``, ``coverage5_t_*``), per population of :data:`COVERAGE`."""
+    cov, cov5 = inputs.coverage["populations"], inputs.coverage5["populations"]
+    out = {}
+    for k, key in COVERAGE.items():
+        out[f"coverage_{k}"] = f"{cov[key]['bootstrap_t_coverage']:.3f}"
+        out[f"coverage5_{k}"] = f"{cov5[key]['bootstrap_t_coverage']:.3f}"
+        out[f"coverage_t_{k}"] = f"{cov[key]['t_coverage']:.3f}"
+        out[f"coverage5_t_{k}"] = f"{cov5[key]['t_coverage']:.3f}"
+    return out
