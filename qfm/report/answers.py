@@ -15,16 +15,13 @@ from qfm.report.study import share_direction
 from qfm.report.study_inputs import StudyInputs
 from qfm.report.study_views import sweep_base, sweep_variants
 from qfm.report.tables import Table, ci_text, mean_sd, note
-from qfm.report.verdicts import TOY_KEY
+from qfm.report.verdicts import TOY_KEY, main_group
 
 # glue-name suffix → (variant, reference): the intro's attribution of the answer to its parts
-ATTRIBUTION = {"gate_over_baseline": ("gate", "baseline"), "qfm_over_gate": ("gate_qfm", "gate"),
-               "full_over_gate": ("full", "gate"), "full_over_qfm": ("full", "gate_qfm")}
+ATTRIBUTION_GLUE = {"gate_over_baseline": ("gate", "baseline"),
+                    "qfm_over_gate": ("gate_qfm", "gate"), "full_over_gate": ("full", "gate"),
+                    "full_over_qfm": ("full", "gate_qfm")}
 SWEEP_INTERACTIONS = ("gate_qfm", "full")  # their slopes against the gate, glued
-
-
-def _main(record: dict, inputs: StudyInputs) -> dict:
-    return record[inputs.fig["group"]]
 
 
 def _baseline(inputs: StudyInputs, metric: str) -> str:
@@ -34,9 +31,9 @@ def _baseline(inputs: StudyInputs, metric: str) -> str:
 def intro_values(record: dict, inputs: StudyInputs) -> dict[str, str]:
     """The intro's answer: per intro variant (params ``figures.intro``) against the baseline
     ``verdict_<v>``, ``delta_<v>`` (Δ [CI]) and ``answer_<v>`` (a line that says so where it did
-    not run); ``answer_<attribution>`` (:data:`ATTRIBUTION`); the slopes over the sweep
+    not run); ``answer_<attribution>`` (:data:`ATTRIBUTION_GLUE`); the slopes over the sweep
     ``answer_sweep_interaction_<v>``; the baseline's test SRCC (mean ± sd)."""
-    main, intro = _main(record, inputs), inputs.fig["intro"]
+    main, intro = main_group(record, inputs), inputs.fig["intro"]
     out = {}
     for r in claims.record_frame(main, intro).itertuples():
         out[f"verdict_{r.variant}"] = r.verdict
@@ -44,7 +41,7 @@ def intro_values(record: dict, inputs: StudyInputs) -> dict[str, str]:
     out |= {f"answer_{v}": claims.answer_of(main, v) for v in intro}
     out["baseline_test_srcc"] = _baseline(inputs, "test_srcc")
     out |= {f"answer_{name}": claims.answer_of(main, v, ref)
-            for name, (v, ref) in ATTRIBUTION.items()}
+            for name, (v, ref) in ATTRIBUTION_GLUE.items()}
     out |= {f"answer_sweep_interaction_{v}": claims.interaction_answer(record, v, "gate")
             for v in SWEEP_INTERACTIONS}
     return out
@@ -52,9 +49,9 @@ def intro_values(record: dict, inputs: StudyInputs) -> dict[str, str]:
 
 def attribution_notes(record: dict, inputs: StudyInputs) -> list[Table]:
     """One note per attribution comparison (``gate vs baseline: better (…)``)."""
-    main = _main(record, inputs)
+    main = main_group(record, inputs)
     return [note(f"{v} vs {ref}: {claims.answer_of(main, v, ref)}")
-            for v, ref in ATTRIBUTION.values()]
+            for v, ref in ATTRIBUTION_GLUE.values()]
 
 
 def finetune_values(record: dict) -> dict[str, str]:
@@ -62,7 +59,7 @@ def finetune_values(record: dict) -> dict[str, str]:
     and ``livec_ft_answer_<attribution>`` (LIVEC; "not measured yet" where it never ran)."""
     world, livec = record["finetune"], record["livec_finetune"]
     out = {}
-    for name, (v, ref) in ATTRIBUTION.items():
+    for name, (v, ref) in ATTRIBUTION_GLUE.items():
         out[f"ft_answer_{name}"] = claims.answer_of(world, v, ref)
         out[f"livec_ft_answer_{name}"] = (claims.answer_of(livec, v, ref) if livec
                                           else NOT_MEASURED)
@@ -74,13 +71,13 @@ def livec_values(record: dict) -> dict[str, str]:
     record has no LIVEC group)."""
     livec = record.get("livec")
     return {f"livec_answer_{name}": claims.answer_of(livec, v, ref) if livec else NOT_MEASURED
-            for name, (v, ref) in ATTRIBUTION.items()}
+            for name, (v, ref) in ATTRIBUTION_GLUE.items()}
 
 
 def heldout_values(record: dict, inputs: StudyInputs) -> dict[str, str]:
     """On the held-out photos: ``heldout_answer_<v>`` per main variant against the baseline,
     and the baseline's held-out SRCC (mean ± sd)."""
-    held = claims.record_frame(_main(record, inputs), inputs.variants, metric="heldout_srcc")
+    held = claims.record_frame(main_group(record, inputs), inputs.variants, metric="heldout_srcc")
     out = {f"heldout_answer_{r.variant}": claims.answer(r) for r in held.itertuples()}
     out["baseline_heldout_srcc"] = _baseline(inputs, "heldout_srcc")
     return out
@@ -113,7 +110,7 @@ def share_values(record: dict, inputs: StudyInputs) -> dict[str, str]:
     """The semantic-noise share: full against the baseline in one word (``share_word``) and in
     percentage points (``share_delta``), and the answers of gate_qfm vs gate and gate vs
     baseline on the share."""
-    main = _main(record, inputs)
+    main = main_group(record, inputs)
     word, r = share_direction(main, "full")
     return {"share_word": word,
             "share_answer_qfm_over_gate": claims.answer_of(main, "gate_qfm", "gate", "share"),

@@ -1,6 +1,6 @@
 """The LIVEC study and the fine-tuning regime as the book shows them, one function per table or
 set of glued values, from the notebook's inputs (:class:`StudyInputs`) and the verdict record;
-and the method facts the same cell glues (token recipes, interval coverage, the head's sizes).
+and how LIVEC's photos became tokens (the recipes tried on validation).
 
 Where a study was never measured on this checkout, its tables and values say "not measured
 yet". Whether a committed result is current is read by :mod:`qfm.study.record` (its code
@@ -10,13 +10,13 @@ parameters): this module is not JSON-only.
 
 from __future__ import annotations
 
-from qfm.config import flatten
 from qfm.paper import PUBLISHED_LIVEC
 from qfm.report import ledger, tuning
 from qfm.report import livec as livec_report
 from qfm.report.claims import INTERACTION
 from qfm.report.study_inputs import StudyInputs
 from qfm.report.tables import Table, html_table, note
+from qfm.report.verdicts import main_group
 from qfm.study import finetune as finetune_study
 from qfm.study import livec as livec_study
 from qfm.study import record as measured_record
@@ -24,10 +24,6 @@ from qfm.study import record as measured_record
 NOT_MEASURED = ledger.NOT_MEASURED
 FT_SETTING = ("CPU, ImageNet EfficientNet-Lite0 with its last stage trained, photos at {resize} "
               "px, 930 of 1,162 images, our random 80/20 splits")
-# interval-coverage glue suffix → the population's name in interval_coverage*.json
-COVERAGE = {"normal": "normal", "exponential": "exponential (skew 2)",
-            "lognormal": "lognormal sigma 0.5 (skew 1.8)"}
-ARCHITECTURE_KEYS = ("model.dim", "model.gate_hidden", "qfm.anchors")  # the probe's settings
 
 
 def status_values(inputs: StudyInputs) -> dict[str, str]:
@@ -79,13 +75,13 @@ def ft_stats_table(inputs: StudyInputs) -> Table:
 
 def answer_table(record: dict, inputs: StudyInputs) -> Table:
     """The intro's answer on both data sets (:func:`qfm.report.ledger.attribution_table`)."""
-    return ledger.attribution_table(record[inputs.fig["group"]], record.get("livec"))
+    return ledger.attribution_table(main_group(record, inputs), record.get("livec"))
 
 
 def ledger_table(record: dict, inputs: StudyInputs) -> Table:
     """The claims ledger: each claim of the paper, the test run here, world and LIVEC."""
     livec = record.get("livec") or {}
-    return ledger.ledger_table(record[inputs.fig["group"]], livec, record.get(INTERACTION),
+    return ledger.ledger_table(main_group(record, inputs), livec, record.get(INTERACTION),
                                inputs.rows, inputs.livec_rows if livec else None,
                                (record["finetune"], record["livec_finetune"]))
 
@@ -106,26 +102,3 @@ def tuning_table(inputs: StudyInputs) -> Table:
 def token_values(inputs: StudyInputs) -> dict[str, str]:
     """``tokens_<recipe>``: each LIVEC token recipe's validation SRCC."""
     return {f"tokens_{k}": v for k, v in livec_report.token_glue(inputs.tokens).items()}
-
-
-def architecture_table(inputs: StudyInputs) -> Table:
-    """The head's sizes against their alternatives on validation, the sizes params.yaml uses
-    now (``model`` or ``study.model``, and ``qfm.anchors``) marked."""
-    raw = inputs.raw
-    now = {**flatten(raw), **flatten({"model": raw["study"].get("model") or {}})}
-    return tuning.architecture_table(inputs.architecture,
-                                     {k: v for k, v in now.items() if k in ARCHITECTURE_KEYS})
-
-
-def coverage_values(inputs: StudyInputs) -> dict[str, str]:
-    """Measured coverage of the nominal 95 % intervals (``benchmarks/interval_coverage.py``):
-    the bootstrap-t's and the t interval's at ten seeds (``coverage_*``, ``coverage_t_*``) and
-    at five (``coverage5_*``, ``coverage5_t_*``), per population of :data:`COVERAGE`."""
-    cov, cov5 = inputs.coverage["populations"], inputs.coverage5["populations"]
-    out = {}
-    for k, key in COVERAGE.items():
-        out[f"coverage_{k}"] = f"{cov[key]['bootstrap_t_coverage']:.3f}"
-        out[f"coverage5_{k}"] = f"{cov5[key]['bootstrap_t_coverage']:.3f}"
-        out[f"coverage_t_{k}"] = f"{cov[key]['t_coverage']:.3f}"
-        out[f"coverage5_t_{k}"] = f"{cov5[key]['t_coverage']:.3f}"
-    return out

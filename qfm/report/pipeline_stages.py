@@ -99,7 +99,7 @@ def page_stage_table(result: dict | None, params_file: str | Path = "params.yaml
                      dvc_file: str | Path = "dvc.yaml") -> Table:
     """The stage table of the page: :func:`stage_shown` with the counts of ``params_file``
     and :func:`stage_note` on ``dvc_file``."""
-    params = yaml.safe_load(Path(params_file).read_text())
+    params = yaml.safe_load(Path(params_file).read_text())  # not qfm.config: the stage's deps
     return stage_shown(result, params, stage_note(stage_table(result), dvc_file))
 
 

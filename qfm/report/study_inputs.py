@@ -3,11 +3,13 @@ committed LIVEC and fine-tuning studies and the benchmark results the book quote
 
 :func:`read_inputs` takes the notebook's parameters (paths) and returns a :class:`StudyInputs`;
 the book's verdicts (:mod:`qfm.report.verdicts`), answer lines (:mod:`qfm.report.answers`),
-tables and figures (:mod:`qfm.report.study_views`, :mod:`qfm.report.livec_views`) read that
-object and nothing else from disk, except the world's images and the cached tokens (read by
-:mod:`qfm.report.world_figures` and :mod:`qfm.study.head_check`). A LIVEC or fine-tuning study
-never measured on this checkout reads as empty rows (its tables say "not measured yet"); the
-world study's files and the world fine-tuning group's rows must exist. JSON only (no torch).
+tables and figures (:mod:`qfm.report.study_views`, :mod:`qfm.report.livec_views`,
+:mod:`qfm.report.world_views`) read that object and nothing else from disk, except the world's
+images, its cached tokens and the default head (:mod:`qfm.report.world_figures`,
+:mod:`qfm.study.head_check`) and the committed studies' provenance (whether they are current).
+A LIVEC or fine-tuning study never measured on this checkout reads as empty rows (its tables
+say "not measured yet"); the world study's files and the world fine-tuning group's rows must
+exist. JSON only (no torch).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from qfm.report import livec as livec_report
 from qfm.report.study import load_rows
 from qfm.study import record
 
-FT_GROUP = "finetune"  # the fine-tuning regime's study group (params study.groups.finetune)
+FT_GROUP = "finetune"  # the fine-tuning regime's group: qfm.study.finetune.GROUP (torch-free)
+PathLike = str | Path
 
 
 @dataclass
@@ -78,8 +81,10 @@ def _optional(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def read_inputs(params, study_dir, world, features, head, measured, measured_ft,
-                measured_wft, clive_tokens, coverage, architecture) -> StudyInputs:
+def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features: PathLike,
+                head: PathLike, measured: PathLike, measured_ft: PathLike,
+                measured_wft: PathLike, clive_tokens: PathLike, coverage: PathLike,
+                architecture: PathLike) -> StudyInputs:
     """Read every input of the figures notebook (its parameters, same names).
 
     Args:
@@ -123,7 +128,7 @@ def overview_values(inputs: StudyInputs) -> dict:
     group (text, thousands separated)."""
     rows, fig = inputs.rows, inputs.fig
     sweep0 = inputs.rows_all[inputs.rows_all["group"] == fig["sweep_groups"][0]]
-    return {"n_seeds": len(sorted(rows["seed"].unique())), "n_runs": len(inputs.rows_all),
+    return {"n_seeds": len(rows["seed"].unique()), "n_runs": len(inputs.rows_all),
             "n_groups": len(inputs.groups),
             "epochs": int(rows.loc[rows["variant"] == "baseline", "max_epochs"].max()),
             **{name: f"{int(sub['train_images'].median()):,}"

@@ -1,5 +1,6 @@
 """The world study's tables and figures as the book shows them, one function each, from the
-notebook's inputs (:class:`StudyInputs`) and the verdict record.
+notebook's inputs (:class:`StudyInputs`) and the verdict record; and the method's measured
+facts beside the tuning (the head's sizes on validation, the intervals' coverage).
 
 Each function puts together what :mod:`qfm.report.study` (frames, tables),
 :mod:`qfm.report.claims` (the record's comparisons), :mod:`qfm.report.tuning` and
@@ -15,44 +16,47 @@ from pathlib import Path
 
 import pandas as pd
 
+from qfm.config import flatten
 from qfm.report import claims, figures, tuning
 from qfm.report import study as sr
-from qfm.report.glossary import SHORT, VARIANTS, variant_table
+from qfm.report.glossary import knob_table, SHORT, variant_table, VARIANTS
 from qfm.report.livec import best_epoch_facts, best_epoch_text
 from qfm.report.study_inputs import StudyInputs
 from qfm.report.tables import Table, html_table
+from qfm.report.verdicts import main_group
 
 SHARE_SOURCES = ("baseline", "full")  # the semantic-noise share: the upstream, then these
-
-
-def _main(record: dict, inputs: StudyInputs) -> dict:
-    return record[inputs.fig["group"]]
+ARCHITECTURE_KEYS = ("model.dim", "model.gate_hidden", "qfm.anchors")  # the probe's settings
+# interval-coverage glue suffix → the population's name in interval_coverage*.json
+COVERAGE = {"normal": "normal", "exponential": "exponential (skew 2)",
+            "lognormal": "lognormal sigma 0.5 (skew 1.8)"}
 
 
 # --- the answer: paired differences against the baseline -----------------------------------
 
 def intro_table(record: dict, inputs: StudyInputs) -> Table:
     """The intro variants (params ``figures.intro``) against the baseline, with what each is."""
-    return sr.delta_table(claims.record_frame(_main(record, inputs), inputs.fig["intro"]), SHORT)
+    cmp = claims.record_frame(main_group(record, inputs), inputs.fig["intro"])
+    return sr.delta_table(cmp, SHORT)
 
 
 def intro_figure(record: dict, inputs: StudyInputs, out: Path) -> Path:
     """``deltas_intro.png``: the intro variants' per-seed Δ against the baseline."""
     intro = inputs.fig["intro"]
     return figures.deltas_figure(sr.paired_frame(inputs.rows, intro),
-                                 claims.record_frame(_main(record, inputs), intro),
+                                 claims.record_frame(main_group(record, inputs), intro),
                                  Path(out) / "deltas_intro.png")
 
 
 def controls_table(record: dict, inputs: StudyInputs) -> Table:
     """QFM's controls against gate_qfm (those that ran)."""
-    return sr.delta_table(claims.record_frame(_main(record, inputs), claims.CONTROLS,
+    return sr.delta_table(claims.record_frame(main_group(record, inputs), claims.CONTROLS,
                                               "gate_qfm"))
 
 
 def delta_table(record: dict, inputs: StudyInputs, metric: str = "test_srcc") -> Table:
     """Every main variant against the baseline on ``metric`` (test or held-out SRCC)."""
-    cmp = claims.record_frame(_main(record, inputs), inputs.variants, metric=metric)
+    cmp = claims.record_frame(main_group(record, inputs), inputs.variants, metric=metric)
     return sr.delta_table(cmp, metric=metric)
 
 
@@ -60,7 +64,7 @@ def deltas_figure(record: dict, inputs: StudyInputs, out: Path, metric: str = "t
                   ) -> Path:
     """Every main variant's per-seed Δ against the baseline: ``deltas_main.png`` (test SRCC)
     or ``deltas_heldout.png`` (held-out SRCC)."""
-    cmp = claims.record_frame(_main(record, inputs), inputs.variants, metric=metric)
+    cmp = claims.record_frame(main_group(record, inputs), inputs.variants, metric=metric)
     paired = sr.paired_frame(inputs.rows, inputs.variants, metric)
     if metric == "heldout_srcc":
         return figures.deltas_figure(paired, cmp, Path(out) / "deltas_heldout.png",
@@ -107,9 +111,8 @@ def training_values(inputs: StudyInputs) -> dict[str, str]:
 
 
 def tuning_trials(inputs: StudyInputs) -> pd.DataFrame:
-    """The tuning trials in the order tuned (params.yaml's λ_qfm and τ as the defaults)."""
-    defaults = {"qfm.lambda_qfm": inputs.cfg.qfm.lambda_qfm, "qfm.tau": inputs.cfg.qfm.tau}
-    return tuning.tuning_frame(inputs.tune, defaults)
+    """The tuning trials in the order tuned (each trial carries every knob value)."""
+    return tuning.tuning_frame(inputs.tune)
 
 
 def tuning_table(inputs: StudyInputs) -> Table:
@@ -131,6 +134,31 @@ def tuning_values(inputs: StudyInputs) -> dict:
             "tuning_edges": tuning.edge_text(tuning_trials(inputs)),
             "tune_seeds": len(tune["seeds"]), "tune_trials": len(tune["trials"]),
             "world_qfm_term": tuning.qfm_term_text(tune)}
+
+
+def architecture_table(inputs: StudyInputs) -> Table:
+    """The head's sizes against their alternatives on validation
+    (``benchmarks/architecture_choices.py``), the sizes params.yaml uses now (``model`` or
+    ``study.model``, and ``qfm.anchors``) marked."""
+    raw = inputs.raw
+    now = {**flatten(raw), **flatten({"model": raw["study"].get("model") or {}})}
+    return tuning.architecture_table(inputs.architecture,
+                                     {k: v for k, v in now.items() if k in ARCHITECTURE_KEYS})
+
+
+def coverage_values(inputs: StudyInputs) -> dict[str, str]:
+    """Measured coverage of the verdicts' nominal 95 % intervals
+    (``benchmarks/interval_coverage.py``): the bootstrap-t's and the t interval's at ten seeds
+    (``coverage_*``, ``coverage_t_*``) and at five (``coverage5_*``, ``coverage5_t_*``), per
+    population of :data:`COVERAGE`."""
+    cov, cov5 = inputs.coverage["populations"], inputs.coverage5["populations"]
+    out = {}
+    for k, key in COVERAGE.items():
+        out[f"coverage_{k}"] = f"{cov[key]['bootstrap_t_coverage']:.3f}"
+        out[f"coverage5_{k}"] = f"{cov5[key]['bootstrap_t_coverage']:.3f}"
+        out[f"coverage_t_{k}"] = f"{cov[key]['t_coverage']:.3f}"
+        out[f"coverage5_t_{k}"] = f"{cov5[key]['t_coverage']:.3f}"
+    return out
 
 
 # --- the unseen photo, the semantic-noise share, the ladder, the toy upstream ------------------
@@ -157,7 +185,7 @@ def share_figure(inputs: StudyInputs, out: Path) -> Path:
 
 
 def _ladder(record: dict, inputs: StudyInputs) -> pd.DataFrame:
-    return sr.ladder_frame(inputs.rows, inputs.fig["ladder"], _main(record, inputs))
+    return sr.ladder_frame(inputs.rows, inputs.fig["ladder"], main_group(record, inputs))
 
 
 def ladder_table(record: dict, inputs: StudyInputs) -> Table:
@@ -181,3 +209,8 @@ def variants_table(inputs: StudyInputs) -> Table:
     """The glossary's variants that ran in any group of the study."""
     ran = set(inputs.rows_all["variant"])
     return html_table(variant_table([v for v in VARIANTS if v in ran]))
+
+
+def knobs_table() -> Table:
+    """The glossary's table of tunable knobs (qfm.knobs: key, symbol, default, off, meaning)."""
+    return html_table(knob_table())

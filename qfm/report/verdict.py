@@ -120,7 +120,8 @@ def wilcoxon_p(values) -> float:
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in the family.
+    """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in the family
+    (written here: scipy's ``false_discovery_control`` has Benjamini–Hochberg/Yekutieli only).
 
     Args:
         pvalues: the family's raw p-values, any order.
@@ -196,7 +197,7 @@ def judge(deltas, method: str = "") -> dict:
     else:
         (lo, hi), p, kind = t_interval(d), t_test_p(d), "t"
     method = f"{kind} {method}".strip()
-    return {"n": int(len(d)), "delta": float(d.mean()) if len(d) else float("nan"),
+    return {"n": len(d), "delta": float(d.mean()) if len(d) else float("nan"),
             "ci_lo": lo, "ci_hi": hi, "method": method, "p": p,
             "p_wilcoxon": wilcoxon_p(d), "wins": int((d > 0).sum())}
 
@@ -236,7 +237,7 @@ def compare(rows: pd.DataFrame, variants, reference: str = "baseline",
         row = {"variant": v, "reference": reference, "metric": metric, "mean": float(vals.mean()),
                "sd": float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")}
         if v == reference:
-            row.update(n=int(len(vals)), delta=0.0, ci_lo=np.nan, ci_hi=np.nan, wins=0,
+            row.update(n=len(vals), delta=0.0, ci_lo=np.nan, ci_hi=np.nan, wins=0,
                        verdict="reference", method="", p=np.nan, p_wilcoxon=np.nan,
                        p_holm=np.nan)
         else:

@@ -26,6 +26,11 @@ TOY_KEY = "toy_upstream_vs_imagenet_upstream"  # the record's toy comparison
 TOY_FAMILY = "toy"
 
 
+def main_group(record: dict, inputs: StudyInputs) -> dict:
+    """The record's main group (params ``figures.group``): the book's answer."""
+    return record[inputs.fig["group"]]
+
+
 def toy_record(inputs: StudyInputs) -> dict:
     """The toy upstream against the ImageNet upstream (the baseline on each, paired by the toy
     group's seeds; its own Holm family of one): ``{"spurious", TOY_KEY: {"test_srcc": entry}}``."""

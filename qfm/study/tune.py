@@ -44,7 +44,7 @@ import pandas as pd
 from qfm import paths
 from qfm.config import ConfigError, auto_keys, flatten, read_params, split_variant, to_dict
 from qfm.files import write_json
-from qfm.knobs import BY_KEY, BY_NAME
+from qfm.knobs import BY_KEY, BY_NAME, KNOBS
 from qfm.study.runner import make_specs, run_specs, summary_row
 from qfm.study.stages import base_config, features_path, reported_seeds, study_params
 
@@ -151,9 +151,9 @@ def tune(params_path: str | Path, out: str | Path, progress: bool = True,
     def context(v: str) -> dict:  # the knob values a trial of variant v runs with
         cfg, ctx = probe[v].cfg, {"train.lr": lr_of.get(arch[v], current["train.lr"])}
         if cfg.qfm.enabled:
-            ctx.update({k: current[k] for k in ("qfm.rho", "qfm.lambda_qfm", "qfm.tau")})
+            ctx.update({k.key: current[k.key] for k in KNOBS if k.part == "qfm"})
         if probe[v].teacher:
-            ctx["distill.lambda_kd"] = current["distill.lambda_kd"]
+            ctx.update({k.key: current[k.key] for k in KNOBS if k.part == "distill"})
         return ctx
 
     trials, memo, runs_memo = [], {}, {}  # runs_memo: run key → run (run_specs dedupes)

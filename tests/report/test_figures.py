@@ -11,9 +11,11 @@ import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb
 from PIL import Image
 
-from qfm.report import figures, world_figures as world
+from qfm.report import figures
+from qfm.report import world_figures as world
 
 VARIANTS = ["gate", "gate_qfm", "full"]
 
@@ -113,8 +115,6 @@ def test_every_figure_fits_the_column_and_no_text_is_small(drawn, tmp_path):
 
 
 def test_verdict_words_are_darker_than_their_marks():
-    from matplotlib.colors import to_rgb
-
     def luminance(c):
         return float(np.dot(to_rgb(c), [0.2126, 0.7152, 0.0722]))
 

@@ -1,14 +1,17 @@
 """qfm.report.performance: absent results read "not measured yet"; targets are judged both ways;
 every value is shown with its load (never withheld); the study's own step ratio is reported
-apart from the image model's; the tables stay narrow."""
+apart from the image model's; the tables stay narrow; the ratio figure is drawn from the same
+table (bars only where measured)."""
 
 import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 from qfm.report import performance as perf
+from qfm.report import pipeline_stages as stages
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
@@ -25,8 +28,8 @@ def test_nothing_measured(tmp_path):
     assert values["step_cached"] == perf.NOT_MEASURED == values["load_range"]
     assert values["step_cached_verdict"] == perf.NOT_MEASURED
     assert values["pipeline_total_minutes"] == perf.NOT_MEASURED
-    assert perf.stage_table(None).empty
-    assert perf.NOT_MEASURED in perf.stage_shown(None).markup
+    assert stages.stage_table(None).empty
+    assert perf.NOT_MEASURED in stages.stage_shown(None).markup
     assert perf.NOT_RUN in perf.gpu_table(None).markup
 
 
@@ -69,9 +72,28 @@ def test_ratios_against_targets(tmp_path):
     assert perf.summary_values(other)["cpu_default_model"] == (
         "step_cost_cached: tf_efficientnet_lite0 at 128 px; step_cost: test_vit at 128 px")
     assert v["load_range"] == "6.0–6.0" and v["cpu_cores"] == "2" and v["omp_threads"] == "1"
-    shown = perf.ratio_shown(perf.ratio_table(results)).frame.set_index("ratio")
+    shown = perf.ratio_shown(results).frame.set_index("ratio")
     assert shown.loc[t.loc["step_cached", "ratio_name"], "verdict"] == "missed"
     assert shown.loc[t.loc["step_cached", "ratio_name"], "target"] == "≤ 1.5"
+
+
+def test_the_ratio_figure_draws_a_bar_per_measured_ratio_and_every_target(tmp_path):
+    results = {"step_cost": {"ratio_median": 1.1, "backbone": "m", "img_size": 128, "batch": 8,
+                             **RUN},
+               "step_cost_cached": {"ratio_median": 2.9, "backbone": "m", "batch": 8, **RUN}}
+    fig = perf.ratio_figure(results, tmp_path / "figs" / "ratios.png")
+    try:
+        assert (tmp_path / "figs" / "ratios.png").stat().st_size > 0
+        ax = fig.axes[0]
+        bars = [p.get_width() for p in ax.patches]
+        assert sorted(bars) == [1.1, 2.9]  # the two measured ratios; the others: no bar
+        colours = {round(p.get_width(), 1): p.get_facecolor()[:3] for p in ax.patches}
+        assert colours[1.1][1] > colours[1.1][0] and colours[2.9][0] > colours[2.9][1]  # met/missed
+        assert len(ax.get_yticklabels()) == len(perf.RATIOS)  # every target has a row
+        texts = [t.get_text() for t in ax.texts]
+        assert "2.90" in texts and any(t.startswith(perf.NOT_MEASURED) for t in texts)
+    finally:
+        plt.close(fig)
 
 
 GPU_RESULT = {"dry_run": False,
@@ -123,7 +145,7 @@ def test_a_loaded_run_is_flagged_in_its_table_and_its_values_still_shown():
     assert v["predict_paper_predict_ips"] == "0.13"  # shown, loaded or not
     assert v["predict_paper"] == "0.98" and v["predict_paper_verdict"] == "met"
     assert not any("withheld" in text for text in v.values())
-    shown = perf.ratio_shown(perf.ratio_table({"predict_throughput": LOADED}))
+    shown = perf.ratio_shown({"predict_throughput": LOADED})
     assert "5.3 / 2 loaded" in shown.frame["load / cores"].tolist()
     assert shown.markup.count(perf.LOAD_NOTE.split(";")[0]) == 1  # flagged once, as a note
     m = perf.machine_table({"predict_throughput": LOADED, "step_cost": idle})
@@ -132,51 +154,12 @@ def test_a_loaded_run_is_flagged_in_its_table_and_its_values_still_shown():
     assert m.set_index("benchmark").at["step_cost_cached", "measured"] == perf.NOT_MEASURED
 
 
-PIPELINE = {"stages": [{"stage": "world", "seconds": 60.0, "status": "ran"},
-                       {"stage": "tune", "seconds": 240.0, "status": "ran"},
-                       {"stage": "study@main", "seconds": 1100.0, "status": "ran"},
-                       {"stage": "book", "seconds": 5.0, "status": "ran"}],
-            "total_seconds": 1410.0,
-            "run": {"started": "2026-12-01T21:28:34+00:00", "load_average_start": [3.75, 3, 3],
-                    "load_average_end": [1.3, 1, 1]},
-            "machine": {"cpu_cores": 2, "finished": "2026-12-02T08:00:00+00:00",
-                        "load_average_before": [0.1, 0, 0]}}
-PARAMS = {"study": {"seeds": list(range(10)), "tune": {"seeds": [100, 101], "lr": {}},
-                    "groups": {"main": {"variants": ["a", "b"]}}}}
-
-
-def test_the_pipeline_total_its_date_its_load_and_what_each_expensive_stage_costs():
-    v = perf.summary_values({"pipeline_stages": PIPELINE})
-    assert v["pipeline_total_minutes"] == "23"  # the sum of the stages (1405 s)
-    assert v["pipeline_date"] == "2026-12-01"  # when the pipeline ran, not when parsed
-    assert v["pipeline_load"] == "3.8 / 2 loaded"  # its own loads, not the parser's
-    costs = perf.stage_costs(perf.stage_table(PIPELINE), PARAMS)
-    assert costs[0] == "" and costs[3] == ""  # cheap stages: no note
-    assert costs[1] == "grid search on validation over lr, 2 tuning seeds each"
-    assert costs[2].startswith("2 variants × 10 seeds = 20 rows; runs that would train")
-    table = perf.stage_shown(PIPELINE, PARAMS, "extra words")
-    assert table.frame["stage"].tolist()[-1] == "total"
-    assert table.frame["minutes"].tolist()[-1] == "23.4"
-    assert "2026-12-01" in table.markup and "3.8 / 2 loaded" in table.markup
-    assert "extra words" in table.markup
-    assert perf.machine_table({"pipeline_stages": PIPELINE}).set_index(
-        "benchmark").at["pipeline_stages", "seconds"] == 1410.0
-
-
-def test_stage_note_names_stages_gone_and_stages_not_measured(tmp_path):
-    dvc = tmp_path / "dvc.yaml"
-    dvc.write_text("stages:\n  world: {cmd: a}\n  livec: {cmd: b}\n")
-    stages = perf.stage_table(PIPELINE)
-    note = perf.stage_note(stages, dvc)
-    assert "the stages book, study, tune left the pipeline" in note
-    assert note.endswith("not in this measurement: livec.")
-
-
 @pytest.mark.skipif(not RESULTS.is_dir(), reason="no committed benchmark results")
 def test_the_committed_results_make_narrow_tables_without_withheld_values():
     results = perf.load_results(RESULTS)
-    tables = [perf.ratio_shown(perf.ratio_table(results)),
-              perf.stage_shown(results["pipeline_stages"]), perf.gpu_table(results["gpu_check"])]
+    tables = [perf.ratio_shown(results),
+              stages.stage_shown(results["pipeline_stages"]),
+              perf.gpu_table(results["gpu_check"]), perf.machine_shown(results)]
     for table in tables:
         assert "withheld" not in table.markup.lower()
         assert len(table.frame.columns) <= 6  # fits the page at 1280 px

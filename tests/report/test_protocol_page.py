@@ -1,4 +1,5 @@
-"""The Paper protocol page's table and commands (qfm.report.protocol_page)."""
+"""The Paper protocol page's table, commands and GPU-hour estimate (qfm.report.protocol_page,
+qfm.report.protocol_cost)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pandas as pd
 import yaml
 
 from qfm.cli import build_parser
+from qfm.config import load_params
 from qfm.paper import OURS_NOT_RUN, PAPER_REPORTED, SOURCE_LINKS
+from qfm.report import protocol_cost
 from qfm.report import protocol_page as pp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +98,28 @@ def test_read_protocol(tmp_path):
     assert pp.read_protocol(tmp_path) is None
     (tmp_path / "protocol.json").write_text(json.dumps({"status": "not run"}))
     assert pp.read_protocol(tmp_path) == {"status": "not run"}
+
+
+def test_the_pages_glued_blocks_and_tables(tmp_path):
+    params = ROOT / "params.yaml"
+    raw = yaml.safe_load(params.read_text())
+    blocks = pp.command_values(raw, params)
+    assert set(blocks) == {f"command_{k}" for k in pp.commands(raw)} | {"queue_recipe",
+                                                                        "paper_flags"}
+    assert blocks["command_cross"].frame["command"].iloc[0] == pp.commands(raw)["cross"]
+    assert blocks["queue_recipe"].frame["command"].iloc[0] == pp.queue_recipe(params.read_text())
+    assert blocks["paper_flags"].markup.startswith('<pre class="qfm-command">--set ')
+    assert pp.page_table(tmp_path, livec_rows()).markup == pp.comparison_table(
+        None, livec_rows()).markup  # no protocol record: "not run"
+    profile = pp.profile_shown(load_params(params)).frame
+    assert list(profile.columns) == ["key", "this pipeline", "paper profile"]
+
+
+def test_gpu_hours_table_and_values():
+    table = protocol_cost.gpu_table().frame
+    assert list(table.columns) == ["data set", "images", "GPU hours"]
+    hours = protocol_cost.protocol_gpu_hours()["gpu_hours"]
+    assert table["GPU hours"].tolist() == [f"{h:.1f}" for h in hours]
+    assert protocol_cost.gpu_values() == {
+        "gpu_hours_total": f"{hours.sum():.0f}",
+        "gpu_images_per_second": f"{protocol_cost.GPU_ASSUMPTIONS['images_per_second']:.0f}"}

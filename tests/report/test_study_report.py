@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qfm.report import claims
+from qfm.report import claims, livec
 from qfm.report import study as sr
 from qfm.report import tuning as tuning_report
 
@@ -188,8 +188,6 @@ def test_rows_that_repeat_a_run_are_counted_once_and_named():
     """λ_qfm = 0: gate_qfm's rows are the gate's runs (same_as); the best-epoch share counts
     each run trained once, the per-variant table names the repeat, and the diagnostics say
     why they are empty."""
-    from qfm.report import livec
-
     df = pd.DataFrame([{"variant": v, "seed": s, "epochs": 20, "max_epochs": 60,
                         "best_epoch": 59 if (v == "gate" and s == 0) else 10,
                         "best_is_last": v == "gate" and s == 0, "stopped_early": True,

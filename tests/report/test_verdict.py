@@ -1,8 +1,11 @@
-"""Paired verdicts: the bootstrap-t interval and the test it inverts, the t interval against
-scipy (descriptive means), Holm on known p-values, the Wilcoxon p, the verdict read from the
+"""Paired verdicts: the bootstrap-t interval and the test it inverts, the t interval (scipy's,
+equal to the hand-written formula it replaced) and the percentile bootstrap (scipy's, the same
+seeded resamples), Holm on known p-values, the Wilcoxon p, the verdict read from the
 Holm-adjusted p, and the per-seed slope of an interaction."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,46 @@ def test_t_interval_matches_scipy_and_is_absent_below_five_seeds():
     assert lo2[0] == pytest.approx(lo) and hi2[1] == pytest.approx(2 * hi)
     assert all(np.isnan(vd.t_interval(SAMPLE[:4])))
     assert np.isnan(vd.t_test_p(SAMPLE[:4])) and np.isnan(vd.wilcoxon_p(SAMPLE[:4]))
+
+
+def old_t_interval(v, level=0.95, axis=-1):
+    """The hand-written t interval the verdicts used before scipy's (mean ± t·sd/√n)."""
+    v = np.asarray(v, dtype=np.float64)
+    n = v.shape[axis]
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis, ddof=1) / np.sqrt(n)
+    return v.mean(axis) - half, v.mean(axis) + half
+
+
+def test_scipys_t_interval_gives_the_old_formulas_numbers():
+    rng = np.random.default_rng(7)
+    for n in (5, 6, 10, 30):
+        x = 0.8 + 0.03 * rng.standard_normal((200, n))
+        lo, hi = vd.t_interval(x, axis=1)
+        old_lo, old_hi = old_t_interval(x, axis=1)
+        np.testing.assert_allclose(lo, old_lo, rtol=1e-13, atol=0)  # equal up to the last bit
+        np.testing.assert_allclose(hi, old_hi, rtol=1e-13, atol=0)
+        assert vd.t_interval(x[0]) == pytest.approx(old_t_interval(x[0]), rel=1e-13)
+        assert vd.t_interval(x[0], level=0.9) == pytest.approx(old_t_interval(x[0], 0.9),
+                                                               rel=1e-13)
+    lo, hi = vd.t_interval(x.T, axis=0)  # any axis
+    np.testing.assert_allclose(lo, old_t_interval(x, axis=1)[0], rtol=1e-13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # identical values: the point, and no warning
+        assert vd.t_interval(np.full(6, 0.01)) == (0.01, 0.01)
+        assert vd.t_interval(np.zeros(6)) == (0.0, 0.0)
+
+
+def test_percentile_bootstrap_is_scipys_seeded_resampling():
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.02, 0.03, 10)
+    lo, hi = vd.bootstrap_ci(v)
+    ref = stats.bootstrap((v,), np.mean, n_resamples=10_000, method="percentile",
+                          rng=np.random.default_rng(0)).confidence_interval
+    assert (lo, hi) == (ref.low, ref.high) and lo < v.mean() < hi
+    means = v[np.random.default_rng(0).integers(0, 10, (10_000, 10))].mean(1)  # the old way
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), rel=1e-12)
+    assert vd.bootstrap_ci(v, seed=1) != (lo, hi)  # the seed is used
+    assert all(np.isnan(vd.bootstrap_ci(v[:1])))
 
 
 def test_bootstrap_t_inverts_its_test_is_seeded_and_follows_skew():

@@ -126,7 +126,9 @@ RULES = [  # (importer prefix, forbidden prefixes)
     ("qfm.report", ("qfm.core.engine", "qfm.runs.train")),
     ("qfm.runs", ("qfm.report", "qfm.study")),
     ("qfm.study", ("qfm.report", "qfm.runs")),
-    ("qfm.config", ("qfm.c", "qfm.d", "qfm.f", "qfm.m", "qfm.l", "qfm.p", "qfm.r", "qfm.s")),
+    ("qfm.config", tuple(f"qfm.{m}" for m in ("cli", "core", "data", "files", "models", "losses",
+                                              "paths", "paper", "predict", "report", "runs",
+                                              "scorer", "study"))),  # the knob table only
     ("qfm.knobs", ("qfm.",)),
     # the method's rooms: torch, timm and config only (the caller loads weights)
     ("qfm.models", ("qfm.data", "qfm.study", "qfm.runs", "qfm.report", "qfm.core",
