@@ -22,7 +22,8 @@ from qfm.runs.train import fit
 WEIGHT_REL_TOL = 1e-4  # ‖w_ddp − w_one‖ / ‖w_one‖ over all weights
 METRIC_TOL = 1e-4  # test SRCC / PLCC
 
-TINY = {"model.backbone": "test_vit", "model.img_size": 32, "model.heads": 4, "model.dim": 32,
+TINY = {"model.backbone": "test_vit", "model.weights": "none", "model.tokens": "last",
+        "model.img_size": 32, "model.heads": 4, "model.dim": 32,
         "model.backbone_kwargs": {"patch_size": 8}, "train.epochs": 1, "train.batch_size": 8,
         "train.eval_every": 1, "train.warmup_epochs": 0.5, "train.test_crops": 2,
         "train.device": "cpu"}
