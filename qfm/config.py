@@ -19,7 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from qfm.knobs import AUTO, BY_KEY, KEYS, auto_keys
+from qfm.knobs import AUTO, BY_KEY, auto_keys
 
 
 class ConfigError(ValueError):
@@ -250,7 +250,6 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
 
 def parse_sets(items: typing.Iterable[str] | None) -> dict[str, Any]:
     """``["train.lr=1e-3", ...]`` (``--set`` arguments) → ``{"train.lr": 0.001}`` for override."""
-
     out = {}
     for item in items or []:
         if "=" not in item:
@@ -270,11 +269,9 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "livec", "finetune")
 
 
-# Knobs the study tunes on validation (stage tune): qfm.knobs.KNOBS. In params.yaml a number is
-# fixed (the tuner skips it: `dvc exp run -S qfm.rho=0.1`); `auto` is tuned (elsewhere: the
+# Knobs the study tunes on validation (stage tune) are qfm.knobs.KNOBS. In params.yaml a number
+# is fixed (the tuner skips it: `dvc exp run -S qfm.rho=0.1`); `auto` is tuned (elsewhere: the
 # knob's default).
-TUNABLE = KEYS
-__all__ = ["AUTO", "TUNABLE", "auto_keys", "ConfigError", "RunConfig", "load_params"]
 
 
 def read_params(path: str | Path) -> dict:
@@ -283,7 +280,6 @@ def read_params(path: str | Path) -> dict:
     A missing file, a YAML syntax error or a non-mapping top level is a one-line
     :class:`ConfigError` naming the file.
     """
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")

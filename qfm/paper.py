@@ -95,7 +95,6 @@ def profile_section(section: str) -> dict[str, Any]:
 
 def profile_table(cfg: RunConfig) -> pd.DataFrame:
     """The CPU pipeline's setting beside the paper profile, for every key the profile sets."""
-
     mine = flatten(to_dict(cfg))
     return pd.DataFrame([(k, str(mine.get(k)), str(v)) for k, v in PAPER_PROFILE.items()],
                         columns=["key", "this pipeline", "paper profile"]).set_index("key")

@@ -72,7 +72,6 @@ def find_images(inputs: list[str]) -> list[str]:
 
 def preprocessing_resize(dataset: str | None) -> Resize | None:
     """The resize a real data set's protocol applies before training (None for others)."""
-
     try:
         key = canonical_name(dataset or "")
     except ValueError:  # the embedded default, or unknown: images are used as they are
@@ -170,7 +169,6 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     Returns:
         One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
     """
-
     if checkpoint is None:
         checkpoint = paths.default_checkpoint()
         if not checkpoint.is_file():

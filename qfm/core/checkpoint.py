@@ -228,7 +228,6 @@ def export_checkpoint(run_dir: str | Path, dst: str | Path) -> Path:
     The sidecar keeps the run's config, label scale and metrics, names the new file and records
     the run it came from; the sha256 is re-checked on the copy.
     """
-
     src, dst = paths.run_model(run_dir), Path(dst)
     meta = read_json(sidecar(src))
     atomic_copy(src, dst)

@@ -1,7 +1,7 @@
 """The training loop: one :func:`train_one_epoch` and one epoch-and-select loop,
 :func:`train_and_select`, which every trainer calls — image runs (:func:`qfm.runs.train.fit`,
 with DDP and resumable state) and the study's head-only runs on cached tokens
-(:func:`qfm.study.runner.train_run`). Model selection reads **validation** only.
+(:func:`qfm.study.run.train_run`). Model selection reads **validation** only.
 
 Distributed: gradients are averaged over ranks after ``backward`` (:func:`sync_gradients` —
 like DDP, but for any objective, including ones that call ``model.features/select/head``

@@ -73,7 +73,6 @@ def load_model(path: str | Path, device: str = "auto"):
     Returns:
         (model in eval mode on the device, metadata).
     """
-
     tensors, meta = load_tensors(path)
     if "config" not in meta:
         raise CheckpointError(f"{path}: no JSON sidecar with the model config beside it")

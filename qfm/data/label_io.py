@@ -79,7 +79,6 @@ def need_file(root: Path, rel: str, name: str) -> Path:
 
 def read_mat(path: Path) -> dict:
     """All variables of a MATLAB file (v7.2 or older, as the IQA releases ship)."""
-
     try:
         return loadmat(path)
     except (NotImplementedError, ValueError, OSError) as e:  # v7.3 files raise NotImpl.

@@ -50,7 +50,6 @@ def read_labels(name: str, root: str | Path) -> pd.DataFrame:
     Raises:
         DataError: unknown name, missing root, or no label file (one line).
     """
-
     key = canonical_name(name)
     f, root = FACTS[key], Path(root)
     if not root.is_dir():

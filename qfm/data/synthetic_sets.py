@@ -12,8 +12,18 @@ import numpy as np
 import pandas as pd
 
 from qfm.data.facts import build_table
-from qfm.data.label_io import (DataError, Disk, column, mat_strings, mat_var, need_file, numbers,
-                               read_csv, read_mat, read_xlsx)
+from qfm.data.label_io import (
+    DataError,
+    Disk,
+    column,
+    mat_strings,
+    mat_var,
+    need_file,
+    numbers,
+    read_csv,
+    read_mat,
+    read_xlsx,
+)
 
 # Original folders of LIVE Release 2, in the order of the 982-long arrays, with their counts.
 LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))

@@ -60,9 +60,6 @@ METRICS: dict[str, str] = {
     "shift_rel": "|Δh| / label spread",
 }
 
-# tuned key (params.yaml, dotted) → its symbol on the pages (from the one knob table)
-KEYS: dict[str, str] = {k.key: k.symbol for k in KNOBS}
-
 
 def variant_table(keys=None) -> pd.DataFrame:
     """``variant, what it is`` for ``keys`` (default: every variant), in that order."""

@@ -135,7 +135,6 @@ def comparison_table(protocol: dict | None, livec_rows: pd.DataFrame | None) -> 
 def variant_flags(variants: dict, variant: str, weights: str) -> list[str]:
     """The ``--set`` words of one variant under the paper profile (the protocol stage's own
     overrides: :func:`qfm.runs.protocol.variant_overrides`)."""
-
     return set_flags(variant_overrides(variants, variant, "paper", weights))
 
 

@@ -43,7 +43,6 @@ def file_hashes(files) -> pd.DataFrame:
     Returns:
         Columns ``file, sha256``.
     """
-
     root = paths.home()
     rows = []
     for f in map(Path, files):

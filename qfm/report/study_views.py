@@ -19,7 +19,7 @@ import pandas as pd
 from qfm.config import flatten
 from qfm.report import claims, figures, tuning
 from qfm.report import study as sr
-from qfm.report.glossary import knob_table, SHORT, variant_table, VARIANTS
+from qfm.report.glossary import SHORT, VARIANTS, knob_table, variant_table
 from qfm.report.livec import best_epoch_facts, best_epoch_text
 from qfm.report.study_inputs import StudyInputs
 from qfm.report.tables import Table, html_table

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qfm.knobs import symbol
 from qfm.report.tables import Table, html_table
-from qfm.study.show import SYMBOLS, chosen_text  # noqa: F401 (the book reads chosen_text here)
+from qfm.study.show import chosen_text  # noqa: F401 (the book reads chosen_text here)
 
 
 def tuning_frame(tune: dict, defaults: dict | None = None) -> pd.DataFrame:
@@ -32,7 +33,7 @@ def tuning_frame(tune: dict, defaults: dict | None = None) -> pd.DataFrame:
     out = []
     for t in tune["trials"]:
         key, v = t["knob"], t["variant"]
-        out.append({"step": f"{SYMBOLS.get(key, key)} ({v})", "key": key, "value": t[key],
+        out.append({"step": f"{symbol(key)} ({v})", "key": key, "value": t[key],
                     "variant": v, "val_srcc": t["val_srcc"],
                     "best_is_last": t.get("best_is_last", np.nan),
                     "chosen": t[key] == chosen.get((key, v)),

@@ -129,7 +129,6 @@ def matched_pairs(world: str | Path, features: str | Path, split: int, tau: floa
         anchor_level`` and the same for the partner; the batch size and how many anchors
         had a partner (columns ``batch``, ``matched``).
     """
-
     train = split_parts(world, split, 0.0)["train"]
     b = train.sample(min(batch, len(train)), random_state=seed).reset_index(drop=True)
     bank = FeatureBank(features)

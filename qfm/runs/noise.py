@@ -131,7 +131,6 @@ def analyze(cfg: RunConfig, out_dir: str | Path, checkpoint: str | Path | None =
     Returns:
         The JSON written: shares per feature set, the base rate over all pairs, sizes.
     """
-
     t = cfg.train
     device = resolve_device(t.device)
     model, size, kind, path, (dataset, split) = _load(cfg, checkpoint, upstream, device)
@@ -166,7 +165,6 @@ def semantic_noise_figure(dist: np.ndarray, gap: np.ndarray, cutoff: float, thre
     Returns:
         ``path``.
     """
-
     matplotlib.use("Agg")
 
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=120)

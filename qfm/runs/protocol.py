@@ -76,7 +76,6 @@ def cross_dataset(checkpoint: str | Path, dataset: str, cfg: RunConfig) -> dict:
         images preprocessed as for training and ``qfm predict`` (KonIQ/SPAQ resized), scored
         with the checkpoint's own test crops.
     """
-
     model, meta = load_model(checkpoint, cfg.train.device)
     root, table = load_table(dataset, cfg.shared.data_root)  # KonIQ/SPAQ: the resized copies
     size = meta["config"]["model"]["img_size"]
@@ -119,7 +118,6 @@ def protocol_stage(params_path: str | Path, out_dir: str | Path, progress: bool 
         ``{"dataset", "status", "variants": {variant: protocol summary}}``, also written to
         ``out_dir/protocol.json``.
     """
-
     raw = read_params(params_path)
     pr = raw.get("protocol") or {}
     for key in ("dataset", "splits", "variants", "profile", "weights"):
@@ -156,7 +154,6 @@ def check_weights(pr: dict) -> str | None:
     Raises:
         ConfigError: an unknown profile, or the paper profile's weights file is missing.
     """
-
     if pr["profile"] not in ("paper", "params"):
         raise ConfigError(f"protocol.profile: expected 'paper' or 'params', got {pr['profile']!r}")
     if pr["profile"] != "paper":
@@ -177,7 +174,6 @@ def variant_overrides(variants: dict, variant: str, profile: str = "paper",
     Raises:
         ConfigError: ``variant`` is not in ``variants``.
     """
-
     if variant not in variants:
         raise ConfigError(f"protocol.variants: unknown variant {variant!r}")
     prof = {**PAPER_PROFILE, **({"model.weights": weights} if weights else {})} \

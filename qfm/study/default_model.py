@@ -40,7 +40,6 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
     Returns:
         The head's metadata.
     """
-
     tensors, meta = load_tensors(head)
     mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
     model = pretrained_model(mcfg)  # the ImageNet backbone

@@ -75,7 +75,6 @@ def extract_real(cfg: ModelConfig, root: str | Path, table: pd.DataFrame, recipe
                  stages: int = 1, batch_size: int = 8, progress: bool = True) -> dict:
     """Packed tail inputs of a real data set's images and their views (a
     :class:`~qfm.study.real.TokenRecipe`: the image and its views must share one side)."""
-
     if recipe.views and recipe.view_crop != recipe.resize:
         raise ConfigError(f"finetune.livec.view_crop: {recipe.view_crop} must equal resize "
                           f"{recipe.resize} (an image and its views share one packed size)")
@@ -111,14 +110,12 @@ def finetune_section(raw: dict) -> tuple[dict, dict]:
 def shaping_params(raw: dict) -> dict:
     """What the CLIVE regime's results depend on: the CLIVE study's parameters, this section
     and the regime's group (its code fingerprint includes them)."""
-
     ft, group = finetune_section(raw)
     return {**livec.shaping_params(raw), "finetune": ft, "group": group}
 
 
 def status(raw: dict, out_dir: str | Path) -> dict:
     """Whether the committed CLIVE regime results exist and match the current code/params."""
-
     return record.status(out_dir, shaping_params(raw), CODE)
 
 
@@ -127,7 +124,6 @@ def run_finetune(params_path: str | Path = "params.yaml",
     """The ``finetune`` stage: the regime on CLIVE where the data is (else nothing
     changes). Writes ``finetune.json`` (one row per run) and ``provenance.json``; each variant
     runs with the values CLIVE's frozen study tuned (``measured/livec/tune.json``)."""
-
     t0 = time.perf_counter()
     raw = read_params(params_path)
     ft, group = finetune_section(raw)

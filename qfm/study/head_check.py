@@ -22,7 +22,7 @@ from qfm.core.checkpoint import load_tensors
 from qfm.core.metrics import correlations, noise_share, pair_arrays
 from qfm.models import build_model
 from qfm.study.batches import score
-from qfm.study.runner import load_run_data
+from qfm.study.run import load_run_data
 from qfm.study.tokens import FeatureBank
 
 

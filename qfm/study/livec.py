@@ -26,7 +26,6 @@ from qfm.study.runner import make_specs, run_specs
 def livec_section(raw: dict) -> tuple[dict, dict]:
     """(params.yaml's ``livec`` section, the study section it implies for the tuner and the
     group: CLIVE's own seeds, tuning seeds, features and the world's tuning grids)."""
-
     cl = raw.get("livec")
     if not isinstance(cl, dict):
         raise ConfigError("livec: section missing in params.yaml")
@@ -57,7 +56,6 @@ def run_livec(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     Returns:
         ``{"status": "measured" | "no data", ...}``.
     """
-
     t0 = time.perf_counter()
     raw = read_params(params_path)
     cl, study = livec_section(raw)
@@ -115,7 +113,6 @@ def refit_default(params_path, study: dict, src, rows: list[dict], tuned: dict,
     Returns:
         The head's metadata.
     """
-
     raw, base = read_params(params_path), load_params(params_path)
     frame = pd.DataFrame(rows)
     variant = stages.best_variant(rows)

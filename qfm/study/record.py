@@ -107,7 +107,6 @@ def load_rows(out_dir: str | Path) -> list[dict]:
 
 def provenance_table(out_dir: str | Path):
     """The provenance of a measured result as a two-column table (for the notebook/book)."""
-
     f = Path(out_dir) / "provenance.json"
     if not f.is_file():
         return pd.DataFrame({"what": ["status"], "value": ["not measured yet"]})
@@ -126,7 +125,6 @@ def provenance_table(out_dir: str | Path):
 def keep_notice(root: str | Path, out: str | Path) -> Path | None:
     """Copy the data set's copyright notice, in full, beside results measured on it (CLIVE's
     licence asks for the notice in all copies and for two citations where results are shown)."""
-
     readme = Path(root) / "README.txt"
     if not readme.is_file():
         return None
@@ -148,5 +146,4 @@ def is_current(path: Path, code: str) -> bool:
 
 def stamp(path: Path, code: str) -> None:
     """Record in a step's result file the code fingerprint that made it."""
-
     write_json({**read_json(path), "code_fingerprint": code}, path)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qfm.knobs import KNOBS
+from qfm.knobs import symbol
 
-SYMBOLS = {k.key: k.symbol for k in KNOBS}  # the book's symbol of each knob (qfm.knobs)
 SEED_COLUMNS = ["variant", "seed", "best_epoch", "epochs", "val_srcc", "test_srcc", "test_plcc"]
 
 
 def seed_frame(rows):
     """One row per run: variant, seed, best epoch, epochs run, validation and test SRCC."""
-
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return pd.DataFrame(columns=SEED_COLUMNS)
@@ -25,10 +23,9 @@ def seed_frame(rows):
 def trials_frame(tune: dict):
     """Every tuning trial in the order tuned: knob, variant, value, validation SRCC, share of
     its runs whose best epoch was the last, whether it was chosen (test is never read)."""
-
     chosen = {(k["knob"], k["on"]): k["value"] for k in tune.get("knobs", [])
               if k.get("status") == "tuned"}
-    return pd.DataFrame([{"knob": SYMBOLS.get(t["knob"], t["knob"]), "variant": t["variant"],
+    return pd.DataFrame([{"knob": symbol(t["knob"]), "variant": t["variant"],
                           "value": t[t["knob"]], "val_srcc": round(t["val_srcc"], 4),
                           "best_is_last": t.get("best_is_last"),
                           "chosen": t[t["knob"]] == chosen.get((t["knob"], t["variant"])),
@@ -40,7 +37,7 @@ def chosen_text(tune: dict) -> str:
     params.yaml: τ = 0.05`` (in the order tuned)."""
     parts, fixed, moot = {}, [], []
     for k in tune.get("knobs", []):
-        sym = SYMBOLS.get(k["knob"], k["knob"])
+        sym = symbol(k["knob"])
         if k.get("status") == "tuned":
             parts.setdefault(sym, []).append(f"{k['value']:g} ({k['on']})")
         elif str(k.get("status", "")).startswith("moot"):

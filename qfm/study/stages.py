@@ -26,7 +26,8 @@ from qfm.config import ConfigError, load_params, override, read_params, to_dict
 from qfm.core.checkpoint import save_tensors
 from qfm.files import read_json, write_json
 from qfm.knobs import BY_NAME
-from qfm.study.runner import make_specs, run_specs, summary_row
+from qfm.study.run import summary_row
+from qfm.study.runner import make_specs, run_specs
 
 
 def study_params(params: dict) -> dict:

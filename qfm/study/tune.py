@@ -42,10 +42,11 @@ import numpy as np
 import pandas as pd
 
 from qfm import paths
-from qfm.config import ConfigError, auto_keys, flatten, read_params, split_variant, to_dict
+from qfm.config import ConfigError, flatten, read_params, split_variant, to_dict
 from qfm.files import write_json
-from qfm.knobs import BY_KEY, BY_NAME, KNOBS
-from qfm.study.runner import make_specs, run_specs, summary_row
+from qfm.knobs import BY_KEY, BY_NAME, KNOBS, auto_keys
+from qfm.study.run import summary_row
+from qfm.study.runner import make_specs, run_specs
 from qfm.study.stages import base_config, features_path, reported_seeds, study_params
 
 MOOT = "moot: λ_qfm = 0 was chosen (QFM's term is off)"  # a QFM knob tuned after that

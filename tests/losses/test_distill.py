@@ -6,13 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from qfm.files import sha256
 from qfm.config import QFMConfig
-from qfm.data.sources import load_parts
-from qfm.losses.distill import DistillObjective
 from qfm.data.expanded import LeakError, PseudoLabelled, check_no_leak, make_view
-from qfm.runs.distill import run_distill, teacher_config
+from qfm.data.sources import load_parts
+from qfm.files import sha256
+from qfm.losses.distill import DistillObjective
 from qfm.models import build_model
+from qfm.runs.distill import run_distill, teacher_config
 
 
 def _parts():

@@ -1,13 +1,11 @@
 import pytest
 import torch
-
-from qfm.core.weights import IMAGENET_NORM
 import torch.nn.functional as F
 
 from qfm.config import QFMConfig
 from qfm.core.engine import make_objective, regression_objective
 from qfm.losses.qfm import QFMObjective, match_pairs, pool, qfm_loss, qfm_terms, semantic_noise
-from qfm.models import build_model
+from qfm.models import IMAGENET_NORM, build_model
 
 
 def _model(make_cfg, gate=True, seed=0):

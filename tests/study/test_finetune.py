@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
-from qfm.config import ConfigError, override, RunConfig, to_dict
-from qfm.study import finetune, real
 from test_real import ROOT, clive_tree, params_without_data  # noqa: F401  (clive_tree: fixture)
+
+from qfm.config import ConfigError, RunConfig, override, to_dict
+from qfm.study import finetune, real
 
 
 def lite_cfg():

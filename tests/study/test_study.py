@@ -161,8 +161,8 @@ def test_compare_pairs_by_seed():
 
 def test_spurious_changes_the_training_part_only(study_home, monkeypatch):
     from qfm import paths
+    from qfm.study.run import load_run_data
     from qfm.study.tokens import FeatureBank
-    from qfm.study.runner import load_run_data
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
     bank = FeatureBank(paths.features_dir() / "tiny.safetensors")
@@ -247,7 +247,8 @@ def test_an_inert_qfm_term_trains_as_the_gate_and_runs_once(study_home, monkeypa
     run_specs run such specs once); the copy keeps its own name and knobs."""
     from qfm import paths
     from qfm.config import load_params, read_params
-    from qfm.study.runner import load_run_data, make_specs, run_key, run_specs, train_run
+    from qfm.study.run import load_run_data, train_run
+    from qfm.study.runner import make_specs, run_key, run_specs
     from qfm.study.tokens import FeatureBank
 
     monkeypatch.setenv("QFM_HOME", str(study_home))
