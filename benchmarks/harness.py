@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import platform
@@ -241,3 +242,101 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
             "decode_crop_images_per_s_one_process": round(n / decode_s, 1),
             "ratio_predict_over_backbone": round(statistics.median(
                 b / p for p, b in zip(pred_s, back_s)), 3)}
+
+
+def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int = 3,
+                        batch: int = 16, workers: int | None = None) -> dict:
+    """The shipped checkpoint as a user runs it: ``qfm predict`` (its own preprocessing, CPU)
+    on the fast path (NHWC weights) and on the plain one (NCHW), and its bare backbone
+    (``forward_intermediates``, what its tokens need) on the same preprocessed crops, decoded
+    once beforehand, in both layouts. Runs alternate after one warm-up each; ratios are
+    medians of per-round ratios.
+
+    Returns:
+        Images/s of every side, ``ratio_predict_over_backbone`` (fast path over fast backbone)
+        and ``speedup_channels_last`` (fast predict over plain predict).
+    """
+    from qfm.core.inference import load_model
+    from qfm.predict import ImageFiles, score_files
+    from qfm.data.transforms import short_side
+
+    model, meta = load_model(checkpoint, "cpu", channels_last=False)
+    cfg = meta["config"]
+    size, k = int(cfg["model"]["img_size"]), int(cfg["train"]["test_crops"])
+    pre = meta.get("preprocess") or {}
+    resize = short_side(int(pre["short_side"])) if pre.get("short_side") else None
+    threads = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0))
+    workers = min(4, cores // 2) if workers is None else workers  # predict's default
+    ds = ImageFiles(files, size, k, resize)
+    crops = torch.stack([ds[i][1] for i in range(len(ds))]).flatten(0, 1)  # (N·K, 3, S, S)
+    backbone = model.backbone
+    nets = {"plain": backbone, "fast": copy_channels_last(backbone)}
+
+    @torch.no_grad()
+    def bare(layout: str) -> float:
+        torch.set_num_threads(max(1, min(threads, cores - workers)))  # the cores predict's
+        t = time.perf_counter()  # model gets
+        for b in range(0, len(crops), batch):
+            nets[layout](crops[b:b + batch])
+        torch.set_num_threads(threads)
+        return time.perf_counter() - t
+
+    def predict(layout: str) -> float:
+        t = time.perf_counter()
+        table = score_files(files, checkpoint, batch_size=batch, device="cpu", workers=workers,
+                            progress=False, channels_last=layout == "fast")
+        assert (table["error"] == "").all() and len(table) == len(files)
+        return time.perf_counter() - t
+
+    sides = [("predict", predict), ("backbone", bare)]
+    for _, f in sides:  # warm-up: workers, page cache, kernel choices
+        f("fast"), f("plain")
+    times: dict = {f"{n}_{lay}": [] for n, _ in sides for lay in ("fast", "plain")}
+    for _ in range(repeats):
+        for n, f in sides:
+            for lay in ("fast", "plain"):
+                times[f"{n}_{lay}"].append(f(lay))
+    n = len(files)
+    rate = {k: round(n / statistics.median(v), 2) for k, v in times.items()}
+    per = lambda a, b: round(statistics.median(y / x for x, y in zip(times[a], times[b])), 3)  # noqa: E731
+    return {"checkpoint": Path(checkpoint).name, "backbone": cfg["model"]["backbone"],
+            "img_size": size, "crops_per_image": k, "short_side": pre.get("short_side"),
+            "images": n, "batch": batch, "predict_workers": workers,
+            **{f"{k}_images_per_s": v for k, v in rate.items()},
+            "ratio_predict_over_backbone": per("predict_fast", "backbone_fast"),
+            "speedup_channels_last": per("predict_fast", "predict_plain"),
+            "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain")}
+
+
+def copy_channels_last(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` with NHWC weights (the fast CPU path)."""
+    return copy.deepcopy(module).to(memory_format=torch.channels_last)
+
+
+def conv_roofline(threads: int, side: int = 56, channels: int = 64, repeats: int = 5) -> dict:
+    """This machine's attained rate of a dense 3×3 convolution (NHWC, fp32, batch 16): the
+    practical ceiling a convolutional backbone's GFLOP/s can be read against (Lite0's
+    depthwise convolutions are memory-bound and sit below it)."""
+    torch.set_num_threads(threads)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval() \
+        .to(memory_format=torch.channels_last)
+    x = torch.rand(16, channels, side, side).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 16 * channels * channels * 9 * side * side
+    with torch.no_grad():
+        conv(x)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            conv(x)
+        sec = (time.perf_counter() - t) / repeats
+    return {"conv3x3_gflop_per_s": round(flops / sec / 1e9, 1), "threads": threads,
+            "shape": [16, channels, side, side]}
+
+
+def backbone_gflops(model: torch.nn.Module, size: int) -> float:
+    """GFLOPs of one image through ``model`` at ``size``×``size`` (torch's flop counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(1, 3, size, size))
+    return counter.get_total_flops() / 1e9

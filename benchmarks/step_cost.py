@@ -3,8 +3,10 @@
 Both steps see the same batch and the same backbone (same initial weights); a step is
 :func:`harness.train_step` (objective → backward → clip → AdamW). Steps alternate (baseline,
 QFM, baseline, …) so machine load hits both alike; the reported ratio is the median of the
-per-pair ratios. The book's Method page sets the target: ≤ 1.5 (QFM adds head passes only,
-never a second backbone pass).
+per-pair ratios. Targets: ≤ 1.5 for the image step (QFM adds head passes only, never a second
+backbone pass); ≤ 3 on cached tokens (``--cached``), where there is no backbone and QFM's own
+passes — forward, backward for the adversarial direction, perturbed forward, backward — are
+its design's floor, about three head passes to the baseline's one (not fused here).
 
     .venv/bin/python benchmarks/step_cost.py [--cached [WIDTH]] [--batch N] [--repeats 20]
         [--set KEY=VALUE ...] [--out FILE]
@@ -41,7 +43,8 @@ from qfm.losses.qfm import QFMObjective
 from qfm.core.weights import pretrained_model
 from qfm.models import build_model
 
-TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most
+TARGET = 1.5  # QFM-IQM step ÷ baseline step, at most: the image step
+TARGET_CACHED = 3.0  # on cached tokens: the design's own passes (~3 head passes), no backbone
 
 
 def main() -> None:
@@ -106,7 +109,8 @@ def main() -> None:
             times["baseline"]),
         "baseline_step_s": statistics.median(times["baseline"]),
         "qfm_step_s": statistics.median(times["qfm"]),
-        "partner_rate": statistics.mean(rate), "target": TARGET,
+        "partner_rate": statistics.mean(rate),
+        "target": TARGET_CACHED if args.cached else TARGET,
         "regime": "cached tokens (head only)" if width else "image model (backbone in the step)",
         "backbone": cfg.model.backbone, "weights": cfg.model.weights, "img_size": size,
         "tokens": cfg.model.tokens, "grid": cfg.model.grid, "backbone_params_m":

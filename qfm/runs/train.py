@@ -149,6 +149,8 @@ def _fit(cfg, run_dir, upstream, objective, progress, extra_train, device, rank,
         meta, best_state = load_run_state(paths.run_state(run_dir), model, optimizer, chash)
         start_epoch, history, best = meta["epoch"] + 1, meta["history"], meta["best"]
     sync_model(model, world)  # every rank starts from rank 0's weights
+    if device.type == "cpu":  # NHWC: Lite0 trains ~2× faster on this CPU (Performance page)
+        model = model.to(memory_format=torch.channels_last)
     clock = {"t": time.perf_counter()}
 
     def batches(epoch):

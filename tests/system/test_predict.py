@@ -229,3 +229,26 @@ def test_predict_never_imports_training_code(checkpoint, tmp_path):
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "0 []"
     assert len(pd.read_csv(tmp_path / "s.csv")) == 1
+
+
+@pytest.mark.parametrize("tokens", ["multiscale", "last"])
+def test_the_channels_last_path_scores_as_the_plain_path(make_cfg, tmp_path, tokens):
+    """On a CPU, load_model holds the weights in NHWC (the fast path); the scores of the shipped
+    architecture (Lite0, multiscale tokens) equal the plain NCHW path's within 1e-4 (float
+    rounding of other kernels, nothing more)."""
+    from qfm.core.inference import infer, load_model
+
+    cfg = make_cfg(model={"backbone": "tf_efficientnet_lite0", "weights": "none", "img_size": 96,
+                          "tokens": tokens, "grid": 3, "dim": 32, "backbone_kwargs": {}})
+    torch.manual_seed(0)
+    path = tmp_path / "lite0.safetensors"
+    save_tensors(build_model(cfg.model).state_dict(), path, {"config": to_dict(cfg)})
+    fast, _ = load_model(path, "cpu")
+    plain, _ = load_model(path, "cpu", channels_last=False)
+    conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert next(m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)).weight \
+        .is_contiguous()
+    x = torch.rand(3, 2, 3, 96, 96)  # (B, K crops, 3, S, S)
+    a, b = infer(fast, x, torch.device("cpu")), infer(plain, x, torch.device("cpu"))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
