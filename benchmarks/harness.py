@@ -12,6 +12,8 @@ Nothing here is measured on import; the benchmarks decide what to time.
 
 from __future__ import annotations
 
+import qfm  # noqa: F401  first: it sets OMP_WAIT_POLICY before torch loads, as every qfm command does
+
 import argparse
 import contextlib
 import copy
@@ -247,9 +249,11 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
 def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int = 3,
                         batch: int = 16, workers: int | None = None) -> dict:
     """The shipped checkpoint as a user runs it: ``qfm predict`` (its own preprocessing, CPU)
-    on the fast path (NHWC weights) and on the plain one (NCHW), and its bare backbone
-    (``forward_intermediates``, what its tokens need) on the same preprocessed crops, decoded
-    once beforehand, in both layouts. Runs alternate after one warm-up each; ratios are
+    with NHWC weights (``fast``, its default) and NCHW weights (``plain``), and its bare
+    backbone (``forward_intermediates``, what its tokens need) on the same preprocessed crops,
+    decoded once beforehand, as predict lays them out (NHWC in memory) with either weights,
+    and all-NCHW (``nchw``: contiguous crops, NCHW weights — a tensor from ``to_tensor``, as
+    training and the token caches see). Runs alternate after one warm-up each; ratios are
     medians of per-round ratios.
 
     Returns:
@@ -269,16 +273,18 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
     cores = len(os.sched_getaffinity(0))
     workers = min(4, cores // 2) if workers is None else workers  # predict's default
     ds = ImageFiles(files, size, k, resize)
-    crops = torch.stack([ds[i][1] for i in range(len(ds))]).flatten(0, 1)  # (N·K, 3, S, S)
+    # (N·K, 3, S, S), laid out as predict decodes them: NHWC in memory (a permuted HWC array)
+    crops = torch.stack([ds[i][1] for i in range(len(ds))]).flatten(0, 1)
     backbone = model.backbone
-    nets = {"plain": backbone, "fast": copy_channels_last(backbone)}
+    nets = {"plain": backbone, "fast": copy_channels_last(backbone), "nchw": backbone}
 
     @torch.no_grad()
     def bare(layout: str) -> float:
         torch.set_num_threads(max(1, min(threads, cores - workers)))  # the cores predict's
         t = time.perf_counter()  # model gets
         for b in range(0, len(crops), batch):
-            nets[layout](crops[b:b + batch])
+            x = crops[b:b + batch]
+            nets[layout](x.contiguous() if layout == "nchw" else x)  # nchw: NCHW in and out
         torch.set_num_threads(threads)
         return time.perf_counter() - t
 
@@ -292,10 +298,12 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
     sides = [("predict", predict), ("backbone", bare)]
     for _, f in sides:  # warm-up: workers, page cache, kernel choices
         f("fast"), f("plain")
-    times: dict = {f"{n}_{lay}": [] for n, _ in sides for lay in ("fast", "plain")}
+    layouts = {"predict": ("fast", "plain"), "backbone": ("fast", "plain", "nchw")}
+    bare("nchw")
+    times: dict = {f"{n}_{lay}": [] for n, _ in sides for lay in layouts[n]}
     for _ in range(repeats):
         for n, f in sides:
-            for lay in ("fast", "plain"):
+            for lay in layouts[n]:
                 times[f"{n}_{lay}"].append(f(lay))
     n = len(files)
     rate = {k: round(n / statistics.median(v), 2) for k, v in times.items()}
@@ -306,7 +314,8 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
             **{f"{k}_images_per_s": v for k, v in rate.items()},
             "ratio_predict_over_backbone": per("predict_fast", "backbone_fast"),
             "speedup_channels_last": per("predict_fast", "predict_plain"),
-            "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain")}
+            "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain"),
+            "speedup_nhwc_over_nchw_backbone": per("backbone_fast", "backbone_nchw")}
 
 
 def copy_channels_last(module: torch.nn.Module) -> torch.nn.Module:

@@ -8,8 +8,8 @@ Profiles:
   and on the plain one (NCHW) in the same run, against its bare backbone on the same crops in
   both layouts (:func:`harness.shipped_vs_backbone`); with this machine's dense-convolution
   rate and the backbone's GFLOPs per image (:func:`harness.conv_roofline`), so the page can
-  say how close predict comes to the machine. Targets: ≥ 7 images/s (goal 10), predict ÷
-  backbone ≥ 0.9.
+  say how close predict comes to the machine. Targets: :data:`TARGET_RATE` images/s (goal
+  :data:`GOAL_RATE`), predict ÷ backbone ≥ :data:`TARGET`.
 * ``paper`` — the paper profile's model (``qfm.paper.PAPER_PROFILE``, random weights) at 224 px
   with 5 crops, on 512×384 photos (:func:`harness.predict_vs_backbone`).
 
@@ -23,6 +23,8 @@ the date it was measured. The measured numbers live in
 """
 
 from __future__ import annotations
+
+import qfm  # noqa: F401  first: it sets OMP_WAIT_POLICY before torch loads, as `qfm predict` does
 
 import argparse
 import json

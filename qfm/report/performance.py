@@ -324,6 +324,8 @@ def shipped_values(r: dict) -> dict[str, str]:
             "predict_shipped_plain_ips": _fmt(r.get("predict_plain_images_per_s"), ".3g"),
             "predict_shipped_backbone_ips": _fmt(r.get("backbone_fast_images_per_s"), ".3g"),
             "predict_shipped_speedup": _fmt(r.get("speedup_channels_last"), ".2f"),
+            "predict_shipped_nchw_ips": _fmt(r.get("backbone_nchw_images_per_s"), ".3g"),
+            "nhwc_over_nchw": _fmt(r.get("speedup_nhwc_over_nchw_backbone"), ".2f"),
             "predict_shipped_side": _fmt(r.get("img_size"), "d"),
             "predict_shipped_gflops": _fmt(r.get("backbone_gflops_per_image"), ".2f"),
             "predict_shipped_gflop_s": _fmt(r.get("predict_gflop_per_s"), ".0f"),
