@@ -182,8 +182,9 @@ NOTEBOOK_CLOCK = ("start_time", "end_time", "duration")
 
 def scrub_notebook(path: str | Path) -> Path:
     """Take the wall-clock record out of a notebook papermill executed, in place: papermill's
-    ``start_time``, ``end_time`` and ``duration`` (the notebook's and each cell's) and
-    nbclient's ``execution`` timestamps of each cell. Everything else — outputs, execution
+    ``start_time``, ``end_time`` and ``duration`` (the notebook's and each cell's),
+    nbclient's ``execution`` timestamps of each cell, and the random id papermill gives the
+    parameters cell it injects. Everything else — outputs, execution
     counts, papermill's parameters and status — stays, and the file keeps nbformat's layout
     (one-space indent, sorted keys), so two runs of the same inputs give the same bytes. The
     notebook's duration goes to :func:`log_seconds` (``what: notebook``).
@@ -208,6 +209,8 @@ def scrub_notebook(path: str | Path) -> Path:
     clean(nb.get("metadata") or {})
     for cell in nb.get("cells") or []:
         clean(cell.get("metadata") or {})
+        if "injected-parameters" in (cell.get("metadata") or {}).get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill draws a random id for the cell it adds
     text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False)  # papermill's layout
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     if duration is not None:

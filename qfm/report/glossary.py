@@ -16,6 +16,9 @@ from qfm.knobs import KNOBS
 VARIANTS: dict[str, str] = {
     "baseline": "DEIQT-style head on the frozen ImageNet upstream (the reference)",
     "gate": "baseline + adaptive feature selection (the gate)",
+    "gate_static": "control: baseline + one learned scale per channel, the same for every image",
+    "gate_params": "control: baseline + the gate's parameters as a residual token MLP (no "
+                   "selection)",
     "qfm": "baseline + quality-aware matching and adversarial semantic noise, no gate",
     "gate_qfm": "gate + matching + adversarial semantic noise: QFM-IQM without distillation",
     "full": "QFM-IQM: gate_qfm + distillation (its teacher is the same seed's gate_qfm run)",
@@ -30,6 +33,8 @@ VARIANTS: dict[str, str] = {
 # variant key → a short description (tables with little room, e.g. the intro's)
 SHORT: dict[str, str] = {
     "baseline": "the reference", "gate": "+ adaptive feature selection",
+    "gate_static": "control: a static channel scale",
+    "gate_params": "control: the gate's parameters",
     "qfm": "+ matching and semantic noise, no gate",
     "gate_qfm": "QFM-IQM without distillation", "full": "QFM-IQM",
     "rho0": "control: ρ = 0 (the loss term, no perturbation)",

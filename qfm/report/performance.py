@@ -302,6 +302,7 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     out["pipeline_date"] = _fmt(measured_at(ps)[:10] or None)
     out["pipeline_load"] = load_text(ps) or NOT_MEASURED
     out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
+    out["pipeline_lock"] = lock_text(ps.get("dvc_lock"))
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
     loads = [v for r in measured for v in (machine_load(r)[0],) if v is not None]
     cores = {_machine(r).get("cpu_cores") for r in measured if not _machine(r).get("gpu")}
@@ -334,3 +335,14 @@ def shipped_values(r: dict) -> dict[str, str]:
                                                else 100 * r["predict_share_of_conv_rate"], ".0f"),
             "predict_shipped_target_ips": _fmt(r.get("target_images_per_s"), "g"),
             "predict_shipped_goal_ips": _fmt(r.get("goal_images_per_s"), "g")}
+
+
+def lock_text(lock: dict | None) -> str:
+    """Whether a fresh copy's ``dvc repro`` left ``dvc.lock`` as committed: ``unchanged``, or
+    the outputs whose bytes changed (:data:`NOT_MEASURED` before the check existed)."""
+    if not lock:
+        return NOT_MEASURED
+    if lock.get("unchanged"):
+        return "unchanged: every output was rewritten with the committed bytes"
+    outs = [c["out"] for c in lock.get("changed_outs") or []]
+    return f"changed in {len(outs)} outputs ({', '.join(outs)})"

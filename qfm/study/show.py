@@ -47,3 +47,12 @@ def chosen_text(tune: dict) -> str:
     text = ", ".join(f"{s} = {', '.join(v)}" for s, v in parts.items())
     text += f"; fixed by params.yaml: {', '.join(fixed)}" if fixed else ""
     return text + (f"; not tuned, moot once λ_qfm = 0: {', '.join(moot)}" if moot else "")
+
+
+def styled(frame, name: str):
+    """``frame`` as a notebook shows it: HTML, index hidden, the table's ids fixed to ``name``
+    (pandas draws a random id per table, and a Styler's plain-text form is its memory address:
+    either would change an executed notebook's bytes on every run)."""
+    from IPython.display import HTML  # only where a notebook runs (the pipeline's extra)
+
+    return HTML(frame.style.set_uuid(name).hide(axis="index").to_html())
