@@ -6,8 +6,12 @@ Judged by :mod:`qfm.report.verdict`: paired by seed, a 95 % bootstrap-t interval
 Wilcoxon signed-rank p beside it as a robustness check. The tables of :mod:`qfm.report.study` read this
 record, so a table and a glued line never disagree.
 
-Holm families, per study group (a comparison belongs to the first family listing it; one
-whose two variants did not both run is left out):
+Holm families: as the analysis plan says (``analysis_plan.yaml``, :mod:`qfm.report.analysis_plan`:
+one family per group × metric). :func:`apply_plan` sets each entry's family, Holm p, verdict
+and yardstick reading over the whole record, so families may span groups (the plan's
+``pooled`` alternative). Each comparison also has a *declared* family, the question it belongs
+to (the first listing it; one whose two variants did not both run is left out) — the
+sensitivity table's ``declared families`` alternative Holm-adjusts within these:
 
 * ``intro`` (test SRCC): gate vs baseline, gate_qfm vs gate, full vs gate, full vs baseline —
   the answer on the book's first page.
@@ -32,24 +36,30 @@ import math
 import numpy as np
 import pandas as pd
 
+from qfm.report.analysis_plan import PLAN, Plan
 from qfm.report.glossary import metric_label
 from qfm.report.tables import ci_text
-from qfm.report.verdict import MIN_SEEDS, judge_families, judge_slopes
+from qfm.report.judging import judge_families, judge_slopes
+from qfm.report.verdict import MIN_SEEDS, holm, verdict
 
 INTRO = (("gate", "baseline"), ("gate_qfm", "gate"), ("full", "gate"), ("full", "baseline"))
+# the answer at a glance (the intro's forest figure): each part, the total, the capacity control
+HEADLINE = (("gate", "baseline"), ("gate_qfm", "gate"), ("full", "gate_qfm"),
+            ("full", "baseline"), ("gate", "gate_params"))
+INTERACTION = "sweep_interaction"  # the record's key of the slopes over the sweep
+NOT_METHOD = ("regime", "toy", INTERACTION)  # groups of no method's gain: no yardstick reading
 CONTROLS = ("rho0", "random_partner", "random_direction")  # each vs gate_qfm
 CAPACITY = ("gate_static", "gate_params")  # each vs baseline, and gate vs each
 SWEEP = (("gate_qfm", "gate"), ("full", "gate"))  # their interaction with the spurious strength
 WORDS = {"share": ("higher", "lower")}  # metrics that are not "higher is better"
 FIELDS = ("variant", "reference", "metric", "n", "delta", "ci_lo", "ci_hi", "method", "p",
-          "p_wilcoxon", "p_holm", "family", "wins", "verdict")
+          "p_wilcoxon", "p_holm", "family", "wins", "verdict", "reading")
 NUMBERS = ("delta", "ci_lo", "ci_hi", "p", "p_wilcoxon", "p_holm")
-INTERACTION = "sweep_interaction"  # the record's key of the slopes over the sweep
 
 
-def plan(variants, ladder=()) -> list[tuple[str, str, str, str]]:
-    """(variant, reference, metric, family) of every comparison the book states about one
-    group whose two variants ran, each once (families: the module docstring)."""
+def comparisons(variants, ladder=()) -> list[tuple[str, str, str, str]]:
+    """(variant, reference, metric, declared family) of every comparison the book states about
+    one group whose two variants ran, each once (families: the module docstring)."""
     others = [v for v in variants if v != "baseline"]
     specs = [(v, r, "test_srcc", "intro") for v, r in INTRO]
     specs += [(b, a, "test_srcc", "attribution")
@@ -75,7 +85,7 @@ def json_entry(e: dict) -> dict:
 
 
 def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep=(),
-                   sweep_groups=None) -> dict:
+                   sweep_groups=None, plan: Plan = PLAN) -> dict:
     """Every verdict the book states, as a DVC metrics mapping (``results/verdicts.json``).
 
     Args:
@@ -100,17 +110,54 @@ def verdict_record(rows: pd.DataFrame, groups: dict[str, list], ladder=(), sweep
                      for m in ("test_srcc", "heldout_srcc") if m in sub
                      for x in [sub.loc[sub["variant"] == v, m].dropna()]} for v in ran}
         rec = {"spurious": float(sub["spurious"].iloc[0]), "means": means}
-        for e in judge_families(sub, plan(ran, ladder), WORDS):
+        for e in judge_families(sub, comparisons(ran, ladder), WORDS, plan):
             rec.setdefault(f"{e['variant']}_vs_{e['reference']}", {})[e["metric"]] = json_entry(e)
         out[g] = rec
     srows = rows if sweep_groups is None else rows[rows["group"].isin(list(sweep_groups))]
-    inter = judge_slopes(srows, SWEEP, "sweep") + judge_slopes(
-        srows, [(v, "baseline") for v in sweep], "sweep_baseline")
+    inter = judge_slopes(srows, SWEEP, "sweep", plan=plan) + judge_slopes(
+        srows, [(v, "baseline") for v in sweep], "sweep_baseline", plan=plan)
     out[INTERACTION] = {}
     for e in inter:
         out[INTERACTION].setdefault(f"{e['variant']}_vs_{e['reference']}", {})[
             e["metric"]] = json_entry(e)
-    return out
+    return apply_plan(out, plan)
+
+
+def entries(record: dict, path: tuple = ()):
+    """Every comparison entry of a verdict record: (group path, entry) pairs, the group path
+    being the keys above the entry's comparison and metric keys (``("main",)``,
+    ``("regime", "livec")``)."""
+    for k, v in record.items():
+        if isinstance(v, dict) and "verdict" in v and "n" in v:
+            yield path[:-1], v
+        elif isinstance(v, dict):
+            yield from entries(v, (*path, k))
+
+
+def apply_plan(record: dict, plan: Plan = PLAN) -> dict:
+    """Set every entry's ``family`` (the plan's), ``p_holm`` (Holm within it), ``verdict`` and
+    yardstick ``reading`` (``ruled out`` / ``consistent`` / ``undecided``, null where the
+    comparison is not a method's gain: regimes, upstreams, sweep slopes) over the whole
+    record, in place; returns it. Idempotent: the declared family is kept as ``question``."""
+    found = list(entries(record))
+    fams: dict[str, list[dict]] = {}
+    for gpath, e in found:
+        e.setdefault("question", e.get("family"))
+        group = "/".join(gpath)
+        fams.setdefault(plan.family_key(group, e["metric"], e["question"]), []).append(e)
+        method = gpath and gpath[0] not in NOT_METHOD
+        e["reading"] = (plan.reading(e["ci_lo"], e["ci_hi"], e["n"])
+                        if method and e["metric"] in plan.yardstick_metrics else None)
+        e["yardstick"] = plan.yardstick if e["reading"] else None
+    for fam, members in fams.items():
+        for e, ph in zip(members, holm([_num(e["p"]) for e in members])):
+            words = ("grows", "shrinks") if "slope" in str(e.get("method")) else WORDS.get(
+                e["metric"], ("better", "worse"))
+            e["family"] = fam
+            e["p_holm"] = None if math.isnan(ph) else float(ph)
+            e["verdict"] = ("too few seeds" if e["n"] < plan.min_seeds or e["ci_lo"] is None
+                            else verdict(e["ci_lo"], e["ci_hi"], _num(e["p_holm"]), words, plan))
+    return record
 
 
 def record_frame(group: dict, variants, reference: str = "baseline",
@@ -154,9 +201,11 @@ def answer(row, metric: str | None = None, label: str | None = None) -> str:
     if n < MIN_SEEDS or math.isnan(lo):
         return f"{get('verdict')} ({what} {delta:+.3f}, {seeds}: too few for an interval)"
     kind = str(get("method") or "bootstrap-t").split()[0]  # bootstrap-t, or t below 10 seeds
+    pw = _num(get("p_wilcoxon"))  # shown from the plan's wilcoxon_from seeds only
+    wil = "" if math.isnan(pw) else f", Wilcoxon p {_p_text(pw)}"
+    read = f", paper's gain {get('reading')}" if get("reading") else ""
     return (f"{get('verdict')} ({what} {delta:+.3f}, 95 % {kind} CI [{lo:+.3f}, {hi:+.3f}], "
-            f"Holm p {_p_text(get('p_holm'))}, Wilcoxon p {_p_text(get('p_wilcoxon'))}, "
-            f"{seeds})")
+            f"Holm p {_p_text(get('p_holm'))}{wil}, {seeds}{read})")
 
 
 def interaction_answer(record: dict, variant: str, reference: str = "gate",
@@ -181,4 +230,4 @@ def answer_of(group: dict, variant: str, reference: str = "baseline",
 def entry(row, family: str) -> dict:
     """A :func:`qfm.report.verdict.compare` row as a record entry of ``family`` (a comparison
     made outside :func:`verdict_record`, e.g. across upstreams)."""
-    return json_entry({k: (family if k == "family" else getattr(row, k)) for k in FIELDS})
+    return json_entry({k: (family if k == "family" else getattr(row, k, None)) for k in FIELDS})

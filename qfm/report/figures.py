@@ -46,7 +46,7 @@ VARIANT_COLOURS = {"baseline": "tab:blue", "gate": "tab:cyan", "gate_qfm": "tab:
                    "full": "tab:red", "upstream": "0.5"}
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -93,7 +93,7 @@ def deltas_figure(paired: pd.DataFrame, cmp: pd.DataFrame, path: str | Path,
               handles=[*ax.get_legend_handles_labels()[0],
                        plt.Line2D([], [], color="0.3", marker="D", lw=3,
                                   label="mean and 95 % bootstrap-t CI (colour = verdict)")])
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -124,7 +124,7 @@ def sweep_figure(sweep: pd.DataFrame, base: pd.DataFrame, path: str | Path) -> P
     b.grid(alpha=0.3)
     a.set_title("variants against the baseline")
     b.set_title("the baseline itself")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -146,7 +146,7 @@ def curves_figure(rows: pd.DataFrame, variants, path: str | Path) -> Path:
     ax.set_ylabel("validation SRCC")
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -189,7 +189,7 @@ def ladder_figure(frame: pd.DataFrame, rows: pd.DataFrame, path: str | Path) -> 
               handles=[plt.Line2D([], [], color=VERDICT_COLOURS[v], marker="D",
                                   markeredgecolor="k", label=v) for v in shown])
     bx.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -217,7 +217,7 @@ def tuning_figure(frame: pd.DataFrame, path: str | Path, ncols: int = 3) -> Path
         ax.set_visible(False)
     for row in axes:
         row[0].set_ylabel("validation SRCC")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -232,7 +232,7 @@ def unseen_figure(unseen: dict, path: str | Path) -> Path:
     ax.set_ylabel("predicted quality (pseudo-MOS scale)")
     ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -258,7 +258,7 @@ def share_figure(shares: pd.DataFrame, summary: pd.DataFrame, path: str | Path) 
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_ylabel("semantic-noise share (test)")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @styled
@@ -276,4 +276,4 @@ def pred_true_figure(pred: pd.DataFrame, path: str | Path, title: str = "") -> P
     ax.set_title(title)
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

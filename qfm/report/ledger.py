@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from qfm.report.analysis_plan import PLAN, Plan
 from qfm.report.claims import json_entry
 from qfm.report.tables import Table, html_table
-from qfm.report.verdict import judge_families
+from qfm.report.judging import judge_families
 
 # (variant, reference, what the comparison asks) — the intro's attribution, in reading order
 ATTRIBUTION = (
@@ -53,19 +54,27 @@ def cell(e: dict | None, missing: str = "not run") -> str:
     return f"{e['delta']:+.3f} [{e['ci_lo']:+.3f}, {e['ci_hi']:+.3f}]"
 
 
+def reading_text(e: dict | None) -> str:
+    """The yardstick reading as a phrase (``; paper's gain ruled out``), or nothing."""
+    r = (e or {}).get("reading")
+    return f"; paper's gain {r}" if r else ""
+
+
 def verdict_cell(e: dict | None, missing: str = "not run") -> str:
-    """``better (Holm p 0.003; 9/10 seeds ahead)``, or why there is none."""
+    """``better (Holm p 0.003; 9/10 seeds ahead; paper's gain consistent)``, or why there
+    is none."""
     if e is None:
         return missing
     return (f"{e['verdict']} (Holm p {_p(e.get('p_holm'))}; "
-            f"{e.get('wins', 0)}/{e['n']} ahead)")
+            f"{e.get('wins', 0)}/{e['n']} ahead{reading_text(e)})")
 
 
 def short(e: dict | None, missing: str = "not run") -> str:
-    """Verdict and interval in one phrase: ``better, Δ +0.012 [+0.004, +0.020]``."""
+    """Verdict, interval and reading in one phrase: ``better, Δ +0.012 [+0.004, +0.020];
+    paper's gain undecided``."""
     if e is None:
         return missing
-    return f"{e['verdict']}, Δ {cell(e)}"
+    return f"{e['verdict']}, Δ {cell(e)}{reading_text(e)}"
 
 
 def attribution_frame(world: dict | None, livec: dict | None,
@@ -107,7 +116,7 @@ def regime_table(world: dict | None, livec: dict | None) -> Table:
 
 
 def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
-                  metric: str = "test_srcc") -> dict:
+                  metric: str = "test_srcc", plan: Plan = PLAN) -> dict:
     """Does training the tail change each variant? ``<v>_trained_vs_frozen`` entries, paired
     by seed (the seeds both ran), one Holm family (``regime``); ``{}`` if either is empty."""
     if frozen is None or trained is None or frozen.empty or trained.empty:
@@ -117,7 +126,7 @@ def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
                      ignore_index=True)
     specs = [(f"{v}·trained", f"{v}·frozen", metric, "regime") for v in variants]
     out = {}
-    for e in judge_families(both, specs):
+    for e in judge_families(both, specs, plan=plan):
         v = e["variant"].split("·")[0]
         e = {**e, "variant": f"{v} (trained)", "reference": f"{v} (frozen)"}
         e.pop("words", None)

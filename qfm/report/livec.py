@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from qfm.report.analysis_plan import PLAN, Plan
 from qfm.report.claims import INTERACTION, verdict_record
 from qfm.report.tables import MISSING, Table, html_table, mean_sd, note
 
@@ -32,7 +33,8 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     return df.assign(group=GROUP, spurious=0.0)
 
 
-def record(rows: pd.DataFrame, variants, ladder=()) -> dict:
+def record(rows: pd.DataFrame, variants, ladder=(), plan: Plan = PLAN, group: str = GROUP
+           ) -> dict:
     """The LIVEC group of the verdict record (or of any one group's rows, e.g. the fine-tuning
     regime's), judged by exactly the world's functions (:func:`qfm.report.claims.verdict_record`,
     the same families); ``{}`` when never measured.
@@ -40,9 +42,9 @@ def record(rows: pd.DataFrame, variants, ladder=()) -> dict:
     if rows.empty:
         return {}
     ran = [v for v in variants if v in set(rows["variant"])]
-    rec = verdict_record(rows.assign(group=GROUP), {GROUP: ran}, ladder)  # any one group
+    rec = verdict_record(rows.assign(group=group), {group: ran}, ladder, plan=plan)
     rec.pop(INTERACTION, None)  # one strength: no sweep
-    return rec[GROUP]
+    return rec[group]
 
 
 def stats_frame(rows: pd.DataFrame, variants) -> pd.DataFrame:

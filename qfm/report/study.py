@@ -18,6 +18,7 @@ from qfm.files import read_json
 from qfm.report.claims import INTERACTION, record_frame
 from qfm.report.glossary import metric_label
 from qfm.report.tables import MISSING, Table, ci_text, fmt, html_table, mean_sd
+from qfm.report.analysis_plan import PLAN, Plan
 from qfm.report.verdict import compare, paired, t_interval
 
 QFM_DIAGNOSTICS = ("partner_rate", "candidates", "shift_rel")
@@ -38,11 +39,11 @@ def load_rows(study_dir: str | Path, groups) -> pd.DataFrame:
 
 
 def comparison(rows: pd.DataFrame, variants, metric: str = "test_srcc",
-               reference: str = "baseline") -> pd.DataFrame:
+               reference: str = "baseline", plan: Plan = PLAN) -> pd.DataFrame:
     """:func:`qfm.report.verdict.compare` of ``variants`` (reference excluded) against
     ``reference``, on the variants that ran (one Holm family), with the Δ [CI] text added (``delta_ci``)."""
     ran = [v for v in variants if v != reference and v in set(rows["variant"])]
-    out = compare(rows, ran, reference, metric)
+    out = compare(rows, ran, reference, metric, plan)
     out["delta_ci"] = [ci_text(r.delta, r.ci_lo, r.ci_hi) for r in out.itertuples()]
     return out
 

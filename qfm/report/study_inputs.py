@@ -22,6 +22,7 @@ import pandas as pd
 from qfm.config import RunConfig, load_params, read_params
 from qfm.files import read_json
 from qfm.report import livec as livec_report
+from qfm.report.analysis_plan import PLAN, PLAN_FILE, Plan, load
 from qfm.report.study import load_rows
 from qfm.study import record
 
@@ -57,6 +58,8 @@ class StudyInputs:
     coverage: dict  # interval coverage at ten seeds (benchmarks/interval_coverage.py)
     coverage5: dict  # the same at five seeds
     architecture: dict | None  # benchmarks/results/architecture_choices.json (None: not run)
+    plan: Plan = PLAN  # the analysis plan (analysis_plan.yaml)
+    plan_path: Path = Path(PLAN_FILE)
 
     @property
     def fig(self) -> dict:
@@ -84,7 +87,7 @@ def _optional(path: Path) -> dict | None:
 def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features: PathLike,
                 head: PathLike, measured: PathLike, measured_ft: PathLike,
                 measured_wft: PathLike, clive_tokens: PathLike, coverage: PathLike,
-                architecture: PathLike) -> StudyInputs:
+                architecture: PathLike, plan: PathLike = PLAN_FILE) -> StudyInputs:
     """Read every input of the figures notebook (its parameters, same names).
 
     Args:
@@ -95,6 +98,7 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
             world's fine-tuning regime.
         clive_tokens, coverage, architecture: benchmark results (``coverage``'s five-seed
             twin is ``<coverage>_n5.json``; ``architecture`` may be absent).
+        plan: the analysis plan (``analysis_plan.yaml``).
     """
     raw = read_params(params)
     fig = raw["figures"]
@@ -119,7 +123,7 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
         livec_head=_optional(measured / "default_head.json"),
         tokens=read_json(clive_tokens), coverage=read_json(coverage),
         coverage5=read_json(str(coverage).replace(".json", "_n5.json")),
-        architecture=_optional(Path(architecture)))
+        architecture=_optional(Path(architecture)), plan=load(plan), plan_path=Path(plan))
 
 
 def overview_values(inputs: StudyInputs) -> dict:

@@ -42,13 +42,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from qfm.report.analysis_plan import PLAN, TOO_FEW, Plan
+
 VERDICTS = ("better", "no difference detected", "worse")
-MIN_SEEDS = 5  # fewer paired seeds: no interval, no test
-ALPHA = 0.05  # on the Holm-adjusted p
-LEVEL = 0.95  # of every interval
-TOO_FEW = "too few seeds"
-BOOT = 9999  # bootstrap-t resamples per comparison (seeded: the same verdicts on every run)
-BOOT_MIN_SEEDS = 10  # fewer paired seeds (but ≥ MIN_SEEDS): the t interval and t-test
+# the analysis plan's numbers (analysis_plan.yaml; every function takes a ``plan``)
+MIN_SEEDS = PLAN.min_seeds  # fewer paired seeds: no interval, no test
+ALPHA = PLAN.alpha  # on the Holm-adjusted p
+LEVEL = PLAN.level  # of every interval
+BOOT = PLAN.resamples  # bootstrap-t resamples per comparison (seeded: the same every run)
+BOOT_MIN_SEEDS = PLAN.bootstrap_t_from  # fewer paired seeds: the t interval and t-test
+WILCOXON_MIN_SEEDS = PLAN.wilcoxon_from  # fewer: the Wilcoxon p is not shown (NaN)
 
 
 def t_interval(values, level: float = LEVEL, axis: int = -1):
@@ -152,15 +155,16 @@ def bootstrap_ci(values, n_boot: int = 10_000, level: float = LEVEL, seed: int =
 
 
 def verdict(lo: float, hi: float, p_holm: float | None = None,
-            words: tuple[str, str] = ("better", "worse")) -> str:
+            words: tuple[str, str] = ("better", "worse"), plan: Plan = PLAN) -> str:
     """The verdict an interval of Δ (and, where given, its Holm-adjusted p) supports.
 
     Args:
         words: what Δ > 0 and Δ < 0 are called.
+        plan: the analysis plan (its ``alpha``).
     """
     if np.isnan(lo) or np.isnan(hi):
         return "no difference detected"
-    if p_holm is not None and not p_holm < ALPHA:  # NaN counts as not significant
+    if p_holm is not None and not p_holm < plan.alpha:  # NaN counts as not significant
         return "no difference detected"
     if lo > 0:
         return words[0]
@@ -181,28 +185,40 @@ def paired(rows: pd.DataFrame, variant: str, reference: str = "baseline",
                          "delta": a.loc[seeds].to_numpy() - b.loc[seeds].to_numpy()})
 
 
-def judge(deltas, method: str = "") -> dict:
+def judge(deltas, method: str = "", plan: Plan = PLAN) -> dict:
     """Everything but the family's Holm step about one set of paired differences.
 
     Args:
         method: a label prefix (``slope``: an interaction's slopes).
+        plan: the analysis plan: which interval at this many seeds (:meth:`Plan.interval_kind`),
+            what replaces a degenerate bootstrap-t interval, from how many seeds the
+            Wilcoxon p is shown.
     Returns:
-        ``n, delta (mean), ci_lo, ci_hi, method, p, p_wilcoxon, wins`` (seeds with Δ > 0):
-        the bootstrap-t interval and test (:func:`bootstrap_t`) from :data:`BOOT_MIN_SEEDS`
-        seeds, the t interval and t-test below.
+        ``n, delta (mean), ci_lo, ci_hi, method, p, p_wilcoxon, wins`` (seeds with Δ > 0;
+        Δ = 0 counts as neither): the bootstrap-t interval and test (:func:`bootstrap_t`) or
+        the t interval and t-test; ``method`` says which, and ``t (bootstrap-t degenerate)``
+        where a bootstrap-t interval reached beyond the observed range of Δ (one outlying seed
+        makes a resample's sd tiny) and the plan's ``degenerate: t`` replaced it.
     """
     d = np.asarray(deltas, dtype=np.float64)
-    if len(d) >= BOOT_MIN_SEEDS:
-        (lo, hi, p), kind = bootstrap_t(d), "bootstrap-t"
+    kind = plan.interval_kind(len(d))
+    if len(d) < plan.min_seeds:
+        (lo, hi), p = (float("nan"), float("nan")), float("nan")
+    elif kind == "bootstrap-t":
+        lo, hi, p = bootstrap_t(d, plan.level, plan.resamples, plan.boot_seed)
+        if plan.degenerate == "t" and (lo < d.min() - 1e-12 or hi > d.max() + 1e-12):
+            (lo, hi), p, kind = t_interval(d, plan.level), t_test_p(d), "t (bootstrap-t degenerate)"
     else:
-        (lo, hi), p, kind = t_interval(d), t_test_p(d), "t"
+        (lo, hi), p = t_interval(d, plan.level), t_test_p(d)
     method = f"{kind} {method}".strip()
+    pw = wilcoxon_p(d) if len(d) >= plan.wilcoxon_from else float("nan")
     return {"n": len(d), "delta": float(d.mean()) if len(d) else float("nan"),
             "ci_lo": lo, "ci_hi": hi, "method": method, "p": p,
-            "p_wilcoxon": wilcoxon_p(d), "wins": int((d > 0).sum())}
+            "p_wilcoxon": pw, "wins": int((d > 0).sum())}
 
 
-def settle(entries: list[dict], words: tuple[str, str] = ("better", "worse")) -> list[dict]:
+def settle(entries: list[dict], words: tuple[str, str] = ("better", "worse"),
+           plan: Plan = PLAN) -> list[dict]:
     """Holm over ``entries`` (one family), then each one's verdict; updates them in place.
 
     Args:
@@ -213,13 +229,13 @@ def settle(entries: list[dict], words: tuple[str, str] = ("better", "worse")) ->
     for e, ph in zip(entries, holm([e["p"] for e in entries])):
         w = e.pop("words", words)
         e["p_holm"] = float(ph)
-        e["verdict"] = TOO_FEW if e["n"] < MIN_SEEDS else verdict(e["ci_lo"], e["ci_hi"],
-                                                                   e["p_holm"], w)
+        e["verdict"] = TOO_FEW if e["n"] < plan.min_seeds else verdict(
+            e["ci_lo"], e["ci_hi"], e["p_holm"], w, plan)
     return entries
 
 
 def compare(rows: pd.DataFrame, variants, reference: str = "baseline",
-            metric: str = "test_srcc") -> pd.DataFrame:
+            metric: str = "test_srcc", plan: Plan = PLAN) -> pd.DataFrame:
     """One row per variant: mean ± sd of the metric, paired Δ, its bootstrap-t interval, the
     tests and the verdict; the variants compared here are one Holm family.
 
@@ -241,79 +257,10 @@ def compare(rows: pd.DataFrame, variants, reference: str = "baseline",
                        verdict="reference", method="", p=np.nan, p_wilcoxon=np.nan,
                        p_holm=np.nan)
         else:
-            row.update(judge(paired(rows, v, reference, metric)["delta"]))
+            row.update(judge(paired(rows, v, reference, metric)["delta"], plan=plan))
             family.append(row)
         out.append(row)
-    settle(family)
+    settle(family, plan=plan)
     cols = ["variant", "reference", "metric", "n", "mean", "sd", "delta", "ci_lo", "ci_hi",
             "wins", "verdict", "method", "p", "p_wilcoxon", "p_holm"]
     return pd.DataFrame(out, columns=cols)
-
-
-def slopes(rows: pd.DataFrame, variant: str, reference: str, metric: str = "test_srcc",
-           by: str = "spurious") -> tuple[pd.Series, list[float]]:
-    """Per seed, the least-squares slope of Δ = variant − reference over the values of ``by``.
-
-    Args:
-        rows: run rows with ``by`` set (one row per variant, seed and value of ``by``).
-    Returns:
-        (slope per seed — the seeds paired at every value where both variants ran —, those
-        values); empty when they ran together at fewer than two.
-    """
-    d = {s: paired(sub, variant, reference, metric).set_index("seed")["delta"]
-         for s, sub in rows.groupby(by)}
-    d = {s: v for s, v in d.items() if len(v)}
-    if len(d) < 2:
-        return pd.Series(dtype=np.float64), sorted(d)
-    frame = pd.DataFrame(d).dropna()  # (seeds, values of `by`)
-    x = np.asarray(frame.columns, dtype=np.float64)
-    xc = x - x.mean()
-    slope = (frame.to_numpy() - frame.to_numpy().mean(1, keepdims=True)) @ xc / (xc @ xc)
-    return pd.Series(slope, index=frame.index, name="slope"), [float(s) for s in x]
-
-
-def judge_families(rows: pd.DataFrame, specs, words: dict | None = None) -> list[dict]:
-    """Judge each comparison of ``specs`` from ``rows``; Holm within each family.
-
-    Args:
-        specs: (variant, reference, metric, family) tuples; a metric ``rows`` lacks, or a pair
-            with no seed in common, is left out.
-        words: metric → what Δ > 0 and Δ < 0 are called (default better / worse).
-    Returns:
-        One dict per comparison: variant, reference, metric, family and :func:`judge`'s
-        fields, ``p_holm`` and ``verdict``.
-    """
-    entries = []
-    for v, r, m, f in specs:
-        if m not in rows:
-            continue
-        e = {"variant": v, "reference": r, "metric": m, "family": f,
-             **judge(paired(rows, v, r, m)["delta"]),
-             "words": (words or {}).get(m, ("better", "worse"))}
-        if e["n"]:
-            entries.append(e)
-    for f in dict.fromkeys(e["family"] for e in entries):
-        settle([e for e in entries if e["family"] == f])
-    return entries
-
-
-def judge_slopes(rows: pd.DataFrame, pairs, family: str, metric: str = "test_srcc",
-                 by: str = "spurious", words: tuple[str, str] = ("grows", "shrinks")
-                 ) -> list[dict]:
-    """The interaction of each (variant, reference) pair with ``by``: a bootstrap-t interval
-    and tests over seeds of the per-seed slope of Δ (:func:`slopes`); the pairs are one Holm family.
-
-    Returns:
-        As :func:`judge_families` (``delta`` = mean slope, method ``bootstrap-t slope``, or
-        ``t slope`` below :data:`BOOT_MIN_SEEDS` seeds), plus
-        ``strengths`` (the values of ``by``, as text); pairs run together at fewer than two
-        values are left out.
-    """
-    entries = []
-    for v, r in pairs:
-        s, xs = slopes(rows, v, r, metric, by)
-        if len(xs) >= 2 and len(s):
-            entries.append({"variant": v, "reference": r, "metric": metric, "family": family,
-                            **judge(s, "slope"), "words": words,
-                            "strengths": ", ".join(f"{x:g}" for x in xs)})
-    return settle(entries)

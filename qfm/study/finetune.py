@@ -122,7 +122,9 @@ def status(raw: dict, out_dir: str | Path) -> dict:
 def run_finetune(params_path: str | Path = "params.yaml",
                        out_dir: str | Path | None = None, progress: bool = True) -> dict:
     """The ``finetune`` stage: the regime on CLIVE where the data is (else nothing
-    changes). Writes ``finetune.json`` (one row per run) and ``provenance.json``; each variant
+    changes). Writes ``finetune.json`` (one row per run), ``finetune.predictions.json`` (each
+    run's test predictions, written by :func:`qfm.study.stages.run_group`) and
+    ``provenance.json``; each variant
     runs with the values CLIVE's frozen study tuned (``measured/livec/tune.json``)."""
     t0 = time.perf_counter()
     raw = read_params(params_path)

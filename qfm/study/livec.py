@@ -50,8 +50,9 @@ def run_livec(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     """The ``clive`` stage: the study on CLIVE where the data is; otherwise nothing changes.
 
     Writes ``out_dir`` (default ``measured/livec``): ``tune.json``, ``livec.json`` (one row
-    per run), ``default_head.safetensors`` (+ sidecar: the default model's head, refit on
-    every image) and ``provenance.json``.
+    per run), ``livec.predictions.json`` (each run's test predictions,
+    :func:`qfm.study.stages.write_predictions`), ``default_head.safetensors`` (+ sidecar: the
+    default model's head, refit on every image) and ``provenance.json``.
 
     Returns:
         ``{"status": "measured" | "no data", ...}``.
@@ -88,7 +89,8 @@ def run_livec(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
     else:
         tuned = tune.tune(params_path, out / "tune.json", progress, study=study, source=src)
         record.stamp(out / "tune.json", code)
-    if record.is_current(out / "livec.json", code):
+    if record.is_current(out / "livec.json", code) and \
+            stages.predictions_path(out / "livec.json").is_file():
         rows, reused = read_json(out / "livec.json")["rows"], reused + ["livec"]
     else:
         rows = stages.run_group(params_path, "livec", out / "livec.json", out / "tune.json",

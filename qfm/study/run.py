@@ -105,7 +105,10 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         student_steps: for ``match_steps``: the steps to take.
         tail: a trainable tail's layout (:mod:`qfm.models.tail`; cached packed rows) or None.
     Returns:
-        Metrics, the validation curve, QFM diagnostics and the selected ``state``.
+        Metrics, the validation curve, QFM diagnostics, the selected ``state`` and, with a test
+        part, ``predictions``: ``{"image": [...], "mos": [...], "pred": [...]}``, the selected
+        model's scores of the test images (normalised MOS scale), kept out of the row
+        (:func:`summary_row`) and written beside it (:func:`qfm.study.stages.write_predictions`).
     """
     cfg, t = spec.cfg, spec.cfg.train
     seed_everything(spec.seed)
@@ -187,15 +190,22 @@ def train_run(spec: RunSpec, data: dict, width: int, teacher_state: dict | None 
         out["share_upstream"] = noise_share(*pair_arrays(feats.mean(1).numpy(), y.numpy()))[0]
     for part in ("test", "heldout"):
         if part in data:
-            x, y, _ = data[part]
-            c = correlations(score(model, x), y.numpy())
+            x, y, frame = data[part]
+            pred = score(model, x)
+            c = correlations(pred, y.numpy())
             out[f"{part}_srcc"], out[f"{part}_plcc"] = c["srcc"], c["plcc_logistic"]
             out[f"{part}_plcc_raw"] = c["plcc"]
+            if part == "test":  # the scores themselves: a scatter, the worst-predicted photos
+                out["predictions"] = {"image": frame["image"].astype(str).tolist(),
+                                      "mos": y.tolist(),
+                                      "pred": np.asarray(pred, float).ravel().tolist()}
     out["state"] = best_state
     out["model_cfg"] = to_dict(cfg.model)
     return out
 
 
 def summary_row(res: dict) -> dict:
-    """A run's metrics without its weights (what the result JSON stores)."""
-    return {k: v for k, v in res.items() if k not in ("state", "model_cfg", "_key")}
+    """A run's metrics without its weights or test predictions (what the result JSON stores;
+    the predictions go to a file of their own beside it)."""
+    return {k: v for k, v in res.items()
+            if k not in ("state", "model_cfg", "_key", "predictions")}

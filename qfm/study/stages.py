@@ -13,6 +13,8 @@
 :func:`run_group` runs a group with each variant's chosen values (``tune.json``, written by
 :func:`qfm.study.tune.tune`) and writes one row per run; the group ``main`` also stores the
 head of the full QFM-IQM run with the best validation SRCC (the world's default head).
+Each run's test predictions go beside the rows, to ``<rows stem>.predictions.json``
+(:func:`write_predictions`; read by :mod:`qfm.report.predictions`).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     Args:
         params_path: ``params.yaml``.
         group: a key of ``study.groups``.
-        out: the JSON file of rows (one per run, no weights).
+        out: the JSON file of rows (one per run, no weights); the runs' test predictions go
+            to :func:`predictions_path` of it.
         tuned: ``tune.json``; each variant runs with its ``chosen`` values (variants' own
             keys win, e.g. the ρ = 0 control; knobs params.yaml fixes are never in it).
         head_out: where to save a head of the variant with the best mean validation SRCC
@@ -112,6 +115,7 @@ def run_group(params_path: str | Path, group: str, out: str | Path,
     rows = [dict(summary_row(r), group=group) for r in results]
     write_json({"group": group, "spurious": g["spurious"], "tuned": extra, "rows": rows,
                 "features": Path(features_path(st, g)).stem}, out)
+    write_predictions(results, predictions_path(out), group, float(g["spurious"]))
     if head_out is not None:  # by rule: the variant with the best mean validation SRCC
         variant = best_variant(rows)
         best = next(r for r in results if r["variant"] == variant and r["seed"] == seeds[0])
@@ -129,3 +133,55 @@ def best_variant(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     means = frame.groupby("variant", sort=False)["val_srcc"].mean()
     return str(means.idxmax())
+
+
+DECIMALS = 5  # predictions and MOS in the predictions file: small, and the same bytes each run
+
+
+def predictions_path(rows_path: str | Path) -> Path:
+    """The predictions file beside a rows file: ``<dir>/<stem>.predictions.json``."""
+    rows_path = Path(rows_path)
+    return rows_path.with_name(f"{rows_path.stem}.predictions.json")
+
+
+def write_predictions(results: list[dict], path: str | Path, group: str,
+                      spurious: float) -> Path:
+    """Write every run's test predictions (atomically; rounded to :data:`DECIMALS`).
+
+    The file holds each seed's test images and their MOS once (``tests``; every run of a seed
+    tests the same images) and, per run in row order, its scores of them (``runs``)::
+
+        {"group": "livec", "spurious": 0.0, "decimals": 5, "scale": "...",
+         "tests": {"<seed>": {"image": [...], "mos": [...]}},
+         "runs": [{"variant": "baseline", "seed": 0, "spurious": 0.0, "pred": [...]}, ...]}
+
+    A run that another one served (``same_as``) keeps that key. Runs without a test part (the
+    tuner's) are left out.
+
+    Args:
+        results: :func:`~qfm.study.runner.run_specs`'s results (with ``predictions``).
+        path: the file (:func:`predictions_path` of the rows file).
+        group, spurious: the group's name and spurious strength.
+    Returns:
+        ``path``.
+    """
+    def rounded(values):
+        return [round(float(v), DECIMALS) for v in values]
+
+    tests, runs = {}, []
+    for res in results:
+        p = res.get("predictions")
+        if p is None:
+            continue
+        seed = str(res["seed"])
+        test = {"image": list(p["image"]), "mos": rounded(p["mos"])}
+        if tests.setdefault(seed, test) != test:  # one test part per seed, or the file lies
+            raise RuntimeError(f"seed {seed}: run {res['variant']} tested other images than "
+                               f"the seed's other runs")
+        run = {"variant": res["variant"], "seed": res["seed"],
+               "spurious": float(res.get("spurious", spurious)), "pred": rounded(p["pred"])}
+        runs.append(run | ({"same_as": res["same_as"]} if "same_as" in res else {}))
+    return write_json({"group": group, "spurious": spurious, "decimals": DECIMALS,
+                       "scale": "normalised MOS, as the runs train on it (the data set's MOS "
+                                "scale mapped to [0, 1]; CLIVE and the world: MOS / 100)",
+                       "tests": tests, "runs": runs}, path)

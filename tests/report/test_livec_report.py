@@ -45,7 +45,8 @@ def test_livec_record_is_the_world_record_of_group_livec():
     assert rec == same
     assert rec["gate_vs_baseline"]["test_srcc"]["verdict"] == "better"
     assert rec["gate_qfm_vs_gate"]["test_srcc"]["verdict"] == "worse"
-    assert rec["gate_qfm_vs_gate"]["test_srcc"]["family"] == "intro"
+    assert rec["gate_qfm_vs_gate"]["test_srcc"]["question"] == "intro"
+    assert rec["gate_qfm_vs_gate"]["test_srcc"]["family"] == "livec · test_srcc"
     assert "heldout_srcc" not in rec["gate_vs_baseline"]  # no held-out part on LIVEC
     assert livec.record(livec.rows_frame([]), VARIANTS) == {}
 

@@ -21,6 +21,7 @@ from qfm.report import (
     budget,
     livec_views,
     performance,
+    plan_page,
     protocol_cost,
     protocol_page,
     study_inputs,
@@ -154,6 +155,7 @@ def test_every_glue_name_the_book_reads_from_figures_is_glued(inputs, record, tm
         "protocol_page.command_values": protocol_page.command_values(
             yaml.safe_load(params.read_text()), params),
         "protocol_cost.gpu_values": protocol_cost.gpu_values(),
+        "plan_page.plan_values": plan_page.plan_values(inputs.plan),
     }
     assert sorted(value_calls("figures")) == sorted(values)  # each glue_all computed here
     glued = literal_glue("figures").union(*values.values())

@@ -46,7 +46,7 @@ ALL = ["baseline", "gate", "gate_qfm", "full", "rho0", "random_partner", "random
 
 
 def test_plan_names_every_stated_comparison_once_and_skips_absent_variants():
-    specs = claims.plan(ALL, ["baseline", "gate", "gate_qfm", "full"])
+    specs = claims.comparisons(ALL, ["baseline", "gate", "gate_qfm", "full"])
     keys = [(v, r, m) for v, r, m, _ in specs]
     assert len(keys) == len(set(keys))
     fam = {(v, r, m): f for v, r, m, f in specs}
@@ -58,10 +58,10 @@ def test_plan_names_every_stated_comparison_once_and_skips_absent_variants():
     assert fam[("rho0", "baseline", "test_srcc")] == "variants"
     assert fam[("gate_qfm", "gate", "share")] == "share"
     assert not any("gate_static" in k for k in keys)  # not run: no comparison
-    cap = claims.plan(ALL + ["gate_static", "gate_params"])
+    cap = claims.comparisons(ALL + ["gate_static", "gate_params"])
     assert ("gate", "gate_static", "test_srcc", "capacity") in cap
     assert ("gate_params", "baseline", "test_srcc", "capacity") in cap
-    assert claims.plan(["baseline", "gate_qfm", "full"]) == [
+    assert claims.comparisons(["baseline", "gate_qfm", "full"]) == [
         ("full", "baseline", "test_srcc", "intro"), ("full", "gate_qfm", "test_srcc",
                                                       "attribution"),
         ("gate_qfm", "baseline", "test_srcc", "variants"),
@@ -92,17 +92,21 @@ def test_verdict_record_holds_every_named_comparison_with_its_family():
     main = rec["main"]
     e = main["gate_qfm_vs_gate"]["test_srcc"]
     assert set(e) == {"variant", "reference", "metric", "n", "delta", "ci_lo", "ci_hi",
-                      "method", "p", "p_wilcoxon", "p_holm", "family", "wins", "verdict"}
-    assert e["family"] == "intro" and e["verdict"] == "better" and e["n"] == 10
+                      "method", "p", "p_wilcoxon", "p_holm", "family", "wins", "verdict",
+                      "question", "flagged", "reading", "yardstick"}
+    assert e["question"] == "intro" and e["verdict"] == "better" and e["n"] == 10
+    assert e["family"] == "main · test_srcc" and e["reading"] in ("consistent", "undecided",
+                                                                   "ruled out")
     assert e["method"] == "bootstrap-t" and e["p_holm"] >= e["p"]
-    intro = [main[k]["test_srcc"] for k in ("gate_vs_baseline", "gate_qfm_vs_gate",
-                                            "full_vs_gate", "full_vs_baseline")]
-    assert sorted(x["p_holm"] for x in intro) == pytest.approx(  # Holm over these four
-        np.maximum.accumulate(np.minimum(1, np.array([4, 3, 2, 1]) *
-                                         np.sort([x["p"] for x in intro]))))
-    assert main["full_vs_gate_qfm"]["test_srcc"]["family"] == "attribution"
+    fam = [c["test_srcc"] for k, c in main.items() if "_vs_" in k and "test_srcc" in c]
+    m = len(fam)  # the plan: one Holm family per group × metric
+    assert m > 4 and all(x["family"] == "main · test_srcc" for x in fam)
+    assert sorted(x["p_holm"] for x in fam) == pytest.approx(
+        np.maximum.accumulate(np.minimum(1, np.arange(m, 0, -1) *
+                                         np.sort([x["p"] for x in fam]))))
+    assert main["full_vs_gate_qfm"]["test_srcc"]["question"] == "attribution"
     assert main["random_partner_vs_gate_qfm"]["test_srcc"]["verdict"] == "worse"
-    assert main["rho0_vs_gate_qfm"]["test_srcc"]["family"] == "controls"
+    assert main["rho0_vs_gate_qfm"]["test_srcc"]["question"] == "controls"
     assert main["full_vs_baseline"]["heldout_srcc"]["verdict"] == "no difference detected"
     assert main["full_vs_gate"]["share"]["verdict"] == "higher"  # share = 0.3 + Δ here
     assert main["means"]["baseline"]["test_srcc"]["sd"] > 0 and main["spurious"] == 0.0
@@ -110,7 +114,7 @@ def test_verdict_record_holds_every_named_comparison_with_its_family():
     assert inter["gate_qfm_vs_gate"]["test_srcc"]["verdict"] == "grows"
     assert inter["gate_qfm_vs_gate"]["test_srcc"]["delta"] == pytest.approx(0.04, abs=0.003)
     assert inter["gate_qfm_vs_gate"]["test_srcc"]["strengths"] == "0, 0.5, 1"
-    assert inter["full_vs_baseline"]["test_srcc"]["family"] == "sweep_baseline"
+    assert inter["full_vs_baseline"]["test_srcc"]["question"] == "sweep_baseline"
     assert claims.interaction_answer(rec, "full").startswith(
         "grows (slope of Δ test SRCC per unit spurious strength +0.04")
     no_gate = claims.verdict_record(r[(r["group"] == "main") | (r["variant"] != "gate")],
@@ -127,10 +131,10 @@ def test_tables_read_the_record():
     rec = claims.verdict_record(r, groups, ["baseline", "gate", "gate_qfm", "full"])
     f = claims.record_frame(rec["main"], ["full", "nope", "gate"])
     assert f["variant"].tolist() == ["full", "gate"] and f["ci_lo"].dtype == np.float64
-    assert f["family"].tolist() == ["intro", "intro"] and f["delta_ci"].iloc[0].startswith("+")
+    assert f["family"].tolist() == ["main · test_srcc"] * 2 and f["delta_ci"].iloc[0].startswith("+")
     assert "Holm p (family)" in sr.delta_table(f).markup
     word, row = sr.share_direction(rec["main"], "full")
-    assert word == "higher" and row.family == "share"
+    assert word == "higher" and row.family == "main · share"
     sw = sr.sweep_frame(rec, ["gate_qfm", "full"])
     assert sorted(sw["spurious"].unique()) == [0.0, 0.5, 1.0] and (sw["verdict"] == "better").all()
 

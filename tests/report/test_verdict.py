@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from qfm.report import judging
 from qfm.report import verdict as vd
 
 SAMPLE = np.array([0.012, -0.004, 0.020, 0.007, 0.015, 0.003, 0.018, -0.001, 0.010, 0.009])
@@ -151,15 +152,15 @@ def test_slope_of_the_paired_difference_over_the_knob():
                           "test_srcc": 0.8 - 0.1 * s + (0.01 + slope[k] * s if v == "a" else 0)
                           + (0.001 * rng.standard_normal() if v == "a" else 0)}
                          for s in strengths for k in seeds for v in ("a", "b")])
-    got, xs = vd.slopes(rows, "a", "b")
+    got, xs = judging.slopes(rows, "a", "b")
     assert xs == strengths
     ref = [np.polyfit(strengths, rows[(rows.seed == k) & (rows.variant == "a")].test_srcc.values
                       - rows[(rows.seed == k) & (rows.variant == "b")].test_srcc.values, 1)[0]
            for k in seeds]
     assert got.to_numpy() == pytest.approx(ref)
-    (e,) = vd.judge_slopes(rows, [("a", "b")], "sweep")
+    (e,) = judging.judge_slopes(rows, [("a", "b")], "sweep")
     assert e["verdict"] == "grows" and e["method"] == "bootstrap-t slope" and e["ci_lo"] < 0.04 < e["ci_hi"]
     flat = rows.assign(test_srcc=np.where(rows.variant == "a", rows.test_srcc - 0.04 *
                                           rows.spurious, rows.test_srcc))
-    assert vd.judge_slopes(flat, [("a", "b")], "sweep")[0]["verdict"] != "grows"
-    assert vd.judge_slopes(rows[rows.spurious == 0], [("a", "b")], "sweep") == []
+    assert judging.judge_slopes(flat, [("a", "b")], "sweep")[0]["verdict"] != "grows"
+    assert judging.judge_slopes(rows[rows.spurious == 0], [("a", "b")], "sweep") == []

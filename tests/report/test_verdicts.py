@@ -56,15 +56,17 @@ def test_the_record_holds_every_stated_comparison(inputs, record):
                                   fig["sweep_groups"])
     assert all(record[k] == world[k] for k in world)  # the world's, unchanged
     assert record["main"]["gate_vs_baseline"]["test_srcc"]["verdict"] == "better"
-    assert record["finetune"] == livec_report.record(inputs.world_ft_rows, FT, fig["ladder"])
+    assert record["finetune"] == livec_report.record(inputs.world_ft_rows, FT, fig["ladder"], group="finetune")
     assert record["finetune"]["gate_vs_baseline"]["test_srcc"]["method"] == "t"  # 5 seeds
-    assert record["regime"]["world"] == ledger.regime_record(inputs.rows,
-                                                             inputs.world_ft_rows, FT)
+    alone = ledger.regime_record(inputs.rows, inputs.world_ft_rows, FT)
+    assert {k: {m: e["delta"] for m, e in c.items()} for k, c in record["regime"]["world"].items()
+            } == {k: {m: e["delta"] for m, e in c.items()} for k, c in alone.items()}
+    assert all(c["test_srcc"]["reading"] is None for c in record["regime"]["world"].values())
     assert set(record["regime"]["livec"]) == {f"{v}_trained_vs_frozen" for v in FT}
     toy = record["toy"][verdicts.TOY_KEY]["test_srcc"]
-    assert record["toy"]["spurious"] == 0.0 and toy["family"] == "toy" and toy["n"] == 5
+    assert record["toy"]["spurious"] == 0.0 and toy["question"] == "toy" and toy["n"] == 5
     assert toy["reference"] == "ImageNet upstream" and toy["variant"] == "toy upstream"
-    assert record["livec"]["gate_qfm_vs_gate"]["test_srcc"]["family"] == "intro"
+    assert record["livec"]["gate_qfm_vs_gate"]["test_srcc"]["family"] == "livec · test_srcc"
 
 
 def test_never_measured_livec_has_no_livec_key_and_empty_regime(unmeasured):
@@ -76,11 +78,13 @@ def test_never_measured_livec_has_no_livec_key_and_empty_regime(unmeasured):
 def test_write_verdicts_writes_the_record_atomically_as_valid_json(inputs, record, tmp_path):
     path = tmp_path / "results" / "verdicts.json"
     out = verdicts.write_verdicts(inputs, path)
-    assert out == record
+    assert {k: v for k, v in out.items() if k not in ("plan", "sensitivity")} == record
+    assert out["plan"]["sha256"] == inputs.plan.history[-1]["sha256"]
+    assert set(out["sensitivity"]) == {name for name, _ in inputs.plan.sensitivity}
     text = path.read_text()
-    assert json.loads(text) == json.loads(json.dumps(record))
+    assert json.loads(text) == json.loads(json.dumps(out))
     assert "NaN" not in text  # null, as DVC metrics need
-    assert list(json.loads(text)) == sorted(record)  # sorted keys: a stable diff
+    assert list(json.loads(text)) == sorted(out)  # sorted keys: a stable diff
     assert [p.name for p in path.parent.iterdir()] == ["verdicts.json"]  # no temporary file
     assert verdicts.write_verdicts(inputs, path) == out and path.read_text() == text  # seeded
 

@@ -109,6 +109,16 @@ def test_tokens_views_and_a_group_on_a_real_tree(clive_tree, tmp_path, monkeypat
     assert len(frame) == 15 and set(frame["variant"]) == {"baseline", "gate_qfm", "full"}
     assert (frame.loc[frame["variant"] == "full", "pseudo_images"] > 0).all()
     assert frame["test_srcc"].notna().all()
+    # the runs' test predictions, read back by the report: the worst photos, thumbnails drawn
+    from qfm.report import predictions
+
+    pred = predictions.load_predictions(tmp_path / "livec.predictions.json")
+    assert len(pred) == sum(len(src.splits[s].query("split == 'test'")) for s in range(5)) * 3
+    assert set(pred["image"]) <= set(src.table["image"])
+    worst = predictions.worst_frame(pred, "gate_qfm", k=4)
+    assert len(worst) == 4 and worst["error"].is_monotonic_decreasing
+    strip = predictions.thumbnail_strip(worst, tmp_path / "worst.png", root=clive_tree)
+    assert Image.open(strip).size[0] > 0
 
 
 def test_status_is_stale_when_code_or_params_change(tmp_path, monkeypatch):

@@ -65,6 +65,7 @@ def test_token_cache_is_the_same_bytes_twice_and_logs_its_time(tiny_home, tmp_pa
 def test_a_run_row_is_the_same_bytes_twice(tiny_home, tmp_path, make_cfg):
     from qfm import paths
     from qfm.study.run import RunSpec, load_run_data, summary_row, train_run
+    from qfm.study.stages import write_predictions
     from qfm.study.tokens import FeatureBank, extract
 
     torch.manual_seed(0)
@@ -74,14 +75,18 @@ def test_a_run_row_is_the_same_bytes_twice(tiny_home, tmp_path, make_cfg):
     cfg = make_cfg(model={**TOKENS, "dim": 16, "heads": 2}, train={"lr": 1e-3, "epochs": 2})
     spec = RunSpec("baseline", 0, cfg, 0.0)
     data = load_run_data(bank, str(paths.world_dir()), 0, 0.0, False)
-    texts = []
+    texts, preds = [], []
     for k in range(2):
         res = train_run(spec, data, bank.width)
         write_json({"group": "main", "rows": [summary_row(res)]}, tmp_path / f"rows{k}.json")
         texts.append((tmp_path / f"rows{k}.json").read_bytes())
+        preds.append(write_predictions([res], tmp_path / f"p{k}.json", "main", 0.0).read_bytes())
         checkpoint.save_tensors(res["state"], tmp_path / str(k) / "head.safetensors",
                                 {"kind": "head", "val_srcc": res["val_srcc"]})
-    assert texts[0] == texts[1]
+    assert texts[0] == texts[1] and preds[0] == preds[1]
+    assert len(res["predictions"]["pred"]) == len(data["test"][1]) and \
+        res["predictions"]["image"] == data["test"][2]["image"].tolist()
+    assert "predictions" not in json.loads(texts[0])["rows"][0]
     assert _pair(tmp_path / "0" / "head.safetensors") == _pair(tmp_path / "1" / "head.safetensors")
     row = json.loads(texts[0])["rows"][0]
     assert "seconds" not in row and row["val_curve"]

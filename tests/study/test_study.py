@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy import stats
 
 from qfm.config import ConfigError, ModelConfig, WorldConfig
 from qfm.report.verdict import bootstrap_ci, compare, paired, verdict
@@ -103,10 +104,26 @@ def test_group_runs_pairs_students_with_teachers_and_matches_steps(study_home, m
         assert (df.loc[df["variant"] == v, "lr"] == chosen[v]["train.lr"]).all()
     assert (df.loc[df["variant"] == "gate_qfm", "rho"] == chosen["gate_qfm"]["qfm.rho"]).all()
     assert df.loc[df["variant"] == "baseline", "rho"].isna().all()  # QFM off: no ρ
-    # same seed, same numbers (determinism of the fan-out)
+    # each run's test predictions, beside the rows and not in them
+    assert not any("predictions" in r for r in saved["rows"])
+    pred = json.loads((study_home / "main.predictions.json").read_text())
+    assert [(r["variant"], r["seed"]) for r in pred["runs"]] == \
+        [(r["variant"], r["seed"]) for r in rows]
+    assert set(pred["tests"]) == {"0", "1"} and pred["group"] == "main"
+    for run, row in zip(pred["runs"], rows):
+        test = pred["tests"][str(run["seed"])]
+        assert len(run["pred"]) == len(test["mos"]) == len(test["image"]) > 3
+        assert all(v == round(v, 5) for v in run["pred"] + test["mos"])
+        srcc = stats.spearmanr(run["pred"], test["mos"])[0]
+        # the row's number; unless rounding to 5 decimals made a tie (27 photos: ~0.003)
+        tol = 1e-9 if len(set(run["pred"])) == len(run["pred"]) else 1e-2
+        assert srcc == pytest.approx(row["test_srcc"], abs=tol)
+    # same seed, same numbers (determinism of the fan-out), same predictions file bytes
     again = run_group(study_home / "params.yaml", "main", study_home / "again.json",
                       study_home / "tune.json", progress=False)
     assert [r["test_srcc"] for r in again] == [r["test_srcc"] for r in rows]
+    assert (study_home / "again.predictions.json").read_bytes() == \
+        (study_home / "main.predictions.json").read_bytes()
 
 
 def test_unknown_group_and_missing_teacher_are_named(study_home, monkeypatch):

@@ -155,7 +155,8 @@ def test_nothing_imports_the_cli():
 
 @pytest.mark.parametrize("name", ["qfm.report.tables", "qfm.report.verdict", "qfm.report.study",
                                   "qfm.report.tuning", "qfm.report.glossary",
-                                  "qfm.report.performance", "qfm.report.figures"])
+                                  "qfm.report.performance", "qfm.report.figures",
+                                  "qfm.report.predictions"])
 def test_json_report_modules_import_no_torch(name):
     reach = {name} | closure(name)
     third = set().union(*(imports(m) for m in reach))
