@@ -13,7 +13,6 @@ from __future__ import annotations
 from qfm.paper import PUBLISHED_LIVEC
 from qfm.report import ledger, tuning
 from qfm.report import livec as livec_report
-from qfm.report.claims import INTERACTION
 from qfm.report.study_inputs import StudyInputs
 from qfm.report.tables import Table, html_table, note
 from qfm.report.verdicts import main_group
@@ -80,10 +79,8 @@ def answer_table(record: dict, inputs: StudyInputs) -> Table:
 
 def ledger_table(record: dict, inputs: StudyInputs) -> Table:
     """The claims ledger: each claim of the paper, the test run here, world and LIVEC."""
-    livec = record.get("livec") or {}
-    return ledger.ledger_table(main_group(record, inputs), livec, record.get(INTERACTION),
-                               inputs.rows, inputs.livec_rows if livec else None,
-                               (record["finetune"], record["livec_finetune"]))
+    return ledger.ledger_table(record, inputs.fig["group"], inputs.rows,
+                               inputs.livec_rows if record.get("livec") else None)
 
 
 def published_table(inputs: StudyInputs) -> Table:
@@ -102,3 +99,9 @@ def tuning_table(inputs: StudyInputs) -> Table:
 def token_values(inputs: StudyInputs) -> dict[str, str]:
     """``tokens_<recipe>``: each LIVEC token recipe's validation SRCC."""
     return {f"tokens_{k}": v for k, v in livec_report.token_glue(inputs.tokens).items()}
+
+
+def worst_variant(inputs: StudyInputs) -> str:
+    """The variant whose worst-predicted photos the LIVEC page lists: the default model's (the
+    best mean validation SRCC, by rule), or ``full`` before the default head exists."""
+    return (inputs.livec_head or {}).get("variant") or "full"

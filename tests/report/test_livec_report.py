@@ -66,21 +66,25 @@ def test_two_column_answer_reads_both_records_and_says_not_measured():
     assert "not measured yet" not in ledger.attribution_table(w, {}).markup.split("<tbody>")[0]
 
 
-def test_ledger_has_every_claim_and_marks_untested_ones():
+def test_ledger_has_every_claim_in_every_regime_and_marks_untested_ones():
     rows = livec.rows_frame(measured_rows(DELTAS))
     c = livec.record(rows, VARIANTS)
-    df = ledger.ledger_frame(c, c, {}, rows, rows)
-    assert len(df) == 7
+    df = ledger.ledger_frame({"main": c, "livec": c}, "main", rows, rows)
+    assert len(df) == 7 and list(df.columns) == ["claim of the paper", "test here", "world",
+                                                 "LIVEC"]
     assert df["world"].str.contains("not tested").sum() == 1  # the 8 data sets
-    assert df.loc[6, "world"] == "not run"  # the fine-tuning regime, not given
-    assert df.loc[3, "LIVEC"].startswith("worse, Δ")  # gate_qfm vs gate
+    assert df.loc[3, "LIVEC"].startswith("frozen: worse, Δ")  # gate_qfm vs gate
+    assert "paper's gain ruled out" in df.loc[3, "LIVEC"]  # its reading against the yardstick
+    assert "last stage: not measured yet" in df.loc[3, "LIVEC"]
+    assert "whole upstream: not measured yet" in df.loc[3, "LIVEC"]
+    assert "whole upstream" not in df.loc[3, "world"]  # the world has no such regime
     assert "observed" in df.loc[0, "LIVEC"]
-    none = ledger.ledger_frame(c, {}, None, rows, None)
-    assert none.loc[3, "LIVEC"] == ledger.NOT_MEASURED
-    trained = ledger.ledger_frame(c, c, {}, rows, rows, (c, {}))
-    assert trained.loc[6, "world"].startswith("gate vs baseline: ")
-    assert "gate_qfm vs gate: worse, Δ" in trained.loc[6, "world"]
-    assert trained.loc[6, "LIVEC"] == ledger.NOT_MEASURED
+    assert "+0.016" in df.loc[5, "claim of the paper"]  # full vs baseline: the paper's claim
+    none = ledger.ledger_frame({"main": c}, "main", rows, None)
+    assert none.loc[3, "LIVEC"].startswith(f"frozen: {ledger.NOT_MEASURED}")
+    trained = ledger.ledger_frame({"main": c, "finetune": c, "livec_whole": c}, "main", rows)
+    assert "last stage: worse, Δ" in trained.loc[3, "world"]
+    assert "whole upstream: worse, Δ" in trained.loc[3, "LIVEC"]
 
 
 def test_regime_record_pairs_trained_with_frozen_by_seed():
