@@ -79,6 +79,15 @@ def cmd_livec(args) -> int:
     return 0 if res["status"] in ("measured", "no data") else 1
 
 
+def cmd_whole(args) -> int:
+    from qfm.study.whole import run_whole
+
+    res = run_whole(args.params, args.out, only=args.only, seeds=args.seeds,
+                    max_runs=args.max_runs, device=args.device, smoke=args.smoke,
+                    if_data=args.if_data, survey_only=args.survey, progress=not args.quiet)
+    return 0 if res["status"] in ("measured", "partial", "surveyed", "no data") else 1
+
+
 def cmd_default(args) -> int:
     from qfm.study.default_model import export_default
 
@@ -216,6 +225,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default=None, help="folder (default: measured/livec)")
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_livec)
+
+    sp = sub.add_parser("whole", help="the whole-upstream regime on CLIVE: every run trains "
+                        "all of Lite0 and the head from pixels (resumable; e.g. --device cuda)")
+    sp.add_argument("--params", default="params.yaml", help="params file")
+    sp.add_argument("--out", default=None, help="folder (default: measured/livec_whole; "
+                    "--smoke: runs/whole_smoke)")
+    sp.add_argument("--only", default=None, help="variants, comma-separated (default: "
+                    "whole.variants; a student's teacher runs too)")
+    sp.add_argument("--seeds", default=None, help="CLIVE splits, e.g. 5-9 or 0,2 (default: "
+                    "whole.seeds)")
+    sp.add_argument("--max-runs", type=int, default=0, help="stop after N runs (0: all); "
+                    "rerun to go on")
+    sp.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                    help="default: whole.device")
+    sp.add_argument("--smoke", action="store_true", help="a few steps on a few photos of "
+                    "two splits (tests, a GPU's first check)")
+    sp.add_argument("--if-data", action="store_true", help="without a CLIVE copy, report the "
+                    "committed rows and change nothing (the DVC stage) instead of failing")
+    sp.add_argument("--survey", action="store_true", help="train nothing: rewrite the index "
+                    "of current, stale and missing rows (the DVC stage)")
+    sp.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    sp.set_defaults(func=cmd_whole)
 
     sp = sub.add_parser("default", help="join the frozen upstream and the study's chosen head "
                         "into the default model")

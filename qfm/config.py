@@ -266,7 +266,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 # Top-level sections of params.yaml besides RunConfig's: the variants, one per stage with
 # parameters (tests/system/test_pipeline.py checks the list against dvc.yaml).
-PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "livec", "finetune")
+PIPELINE_SECTIONS = ("variants", "study", "figures", "performance", "protocol", "livec",
+                     "finetune", "whole")
 
 
 # Knobs the study tunes on validation (stage tune) are qfm.knobs.KNOBS. In params.yaml a number

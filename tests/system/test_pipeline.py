@@ -28,7 +28,7 @@ from qfm.config import RunConfig, load_params, parse_sets, to_dict
 from qfm.paper import PAPER_PROFILE, paper_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-HELPER_SECTIONS = {"variants", "finetune"}  # pipeline sections that are no stage's own
+HELPER_SECTIONS = {"variants", "finetune", "whole"}  # pipeline sections that are no stage's own
 # (finetune: the trained-upstream regime, read by world_finetune and livec_finetune)
 STAGE_SECTION = {"livec_finetune": "finetune"}  # a stage whose params section has another name
 SMOKE_WORLD = dict(photos=["astronaut", "coffee", "chelsea", "rocket"], heldout_photos=["coffee"],
