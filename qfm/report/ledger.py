@@ -35,7 +35,7 @@ TRAINED = ATTRIBUTION[:4]  # the fine-tuning regime's questions (baseline, gate,
 REGIME = "the upstream's last stage trained (the rest frozen), 5 paired seeds"
 
 
-def _entry(group: dict | None, variant: str, reference: str, metric: str = "test_srcc"):
+def entry_of(group: dict | None, variant: str, reference: str, metric: str = "test_srcc"):
     return ((group or {}).get(f"{variant}_vs_{reference}") or {}).get(metric)
 
 
@@ -85,7 +85,7 @@ def attribution_frame(world: dict | None, livec: dict | None,
     lmiss = NOT_MEASURED if not livec else "not run"
     rows = []
     for v, r, what in comparisons:
-        w, c = _entry(world, v, r), _entry(livec, v, r)
+        w, c = entry_of(world, v, r), entry_of(livec, v, r)
         rows.append({"comparison": f"{v} vs {r}", "what it asks": what,
                      f"world: Δ test SRCC [95 % {ci} CI]": cell(w),
                      "world: verdict": verdict_cell(w),
@@ -116,21 +116,22 @@ def regime_table(world: dict | None, livec: dict | None) -> Table:
 
 
 def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
-                  metric: str = "test_srcc", plan: Plan = PLAN) -> dict:
-    """Does training the tail change each variant? ``<v>_trained_vs_frozen`` entries, paired
-    by seed (the seeds both ran), one Holm family (``regime``); ``{}`` if either is empty."""
+                  metric: str = "test_srcc", plan: Plan = PLAN, label: str = "trained") -> dict:
+    """Does training (the tail; ``label`` whole: the whole upstream) change each variant?
+    ``<v>_<label>_vs_frozen`` entries, paired by seed (the seeds both ran), one Holm family
+    (``regime``); ``{}`` if either is empty."""
     if frozen is None or trained is None or frozen.empty or trained.empty:
         return {}
     both = pd.concat([frozen.assign(variant=frozen["variant"] + "·frozen"),
-                      trained.assign(variant=trained["variant"] + "·trained")],
+                      trained.assign(variant=trained["variant"] + f"·{label}")],
                      ignore_index=True)
-    specs = [(f"{v}·trained", f"{v}·frozen", metric, "regime") for v in variants]
+    specs = [(f"{v}·{label}", f"{v}·frozen", metric, "regime") for v in variants]
     out = {}
     for e in judge_families(both, specs, plan=plan):
         v = e["variant"].split("·")[0]
-        e = {**e, "variant": f"{v} (trained)", "reference": f"{v} (frozen)"}
+        e = {**e, "variant": f"{v} ({label})", "reference": f"{v} (frozen)"}
         e.pop("words", None)
-        out[f"{v}_trained_vs_frozen"] = {metric: json_entry(e)}  # NaN as null
+        out[f"{v}_{label}_vs_frozen"] = {metric: json_entry(e)}  # NaN as null
     return out
 
 
@@ -175,7 +176,7 @@ def by_regime(record: dict, data: str, variant: str, reference: str,
             continue
         group = record.get(key)
         missing = NOT_MEASURED if not group else "not run"
-        parts.append(f"{label}: {short(_entry(group, variant, reference, metric), missing)}")
+        parts.append(f"{label}: {short(entry_of(group, variant, reference, metric), missing)}")
     return "; ".join(parts)
 
 
@@ -208,7 +209,7 @@ def ledger_frame(record: dict, main: str = "main", world_rows: pd.DataFrame | No
         ("The gate selects useful features",
          "gate vs baseline (test SRCC); frozen also: gate vs the capacity controls "
          "gate_static, gate_params",
-         *[b + "; " + "; ".join(f"gate vs {c} (frozen): {short(_entry(g, 'gate', c), m)}"
+         *[b + "; " + "; ".join(f"gate vs {c} (frozen): {short(entry_of(g, 'gate', c), m)}"
                                 for c in ("gate_static", "gate_params"))
            for b, g, m in zip(both("gate", "baseline"), (record.get(main), livec),
                               ("not run", NOT_MEASURED if not livec else "not run"))]),

@@ -24,13 +24,13 @@ CITATION = (
     "2015 (LIVE, UT Austin).")
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
+def rows_frame(rows: list[dict], group: str = GROUP) -> pd.DataFrame:
     """The measured run rows as a frame with ``group`` and ``spurious`` set (empty frame when
     never measured)."""
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    return df.assign(group=GROUP, spurious=0.0)
+    return df.assign(group=group, spurious=0.0)
 
 
 def record(rows: pd.DataFrame, variants, ladder=(), plan: Plan = PLAN, group: str = GROUP

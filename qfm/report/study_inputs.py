@@ -14,7 +14,7 @@ exist. JSON only (no torch).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +60,9 @@ class StudyInputs:
     architecture: dict | None  # benchmarks/results/architecture_choices.json (None: not run)
     plan: Plan = PLAN  # the analysis plan (analysis_plan.yaml)
     plan_path: Path = Path(PLAN_FILE)
+    measured_whole: Path = Path("measured/livec_whole")  # LIVEC, the whole upstream trained
+    whole_index: dict | None = None  # its livec_whole.json (None: never measured)
+    whole_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # its current rows
 
     @property
     def fig(self) -> dict:
@@ -76,6 +79,11 @@ class StudyInputs:
         return list(self.raw["livec"]["variants"])
 
     @property
+    def whole_variants(self) -> list[str]:
+        """The whole-upstream regime's variants (none where params.yaml has no ``whole``)."""
+        return list((self.raw.get("whole") or {}).get("variants", []))
+
+    @property
     def ft_variants(self) -> list[str]:
         return list(self.raw["study"]["groups"][FT_GROUP]["variants"])
 
@@ -87,7 +95,8 @@ def _optional(path: Path) -> dict | None:
 def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features: PathLike,
                 head: PathLike, measured: PathLike, measured_ft: PathLike,
                 measured_wft: PathLike, clive_tokens: PathLike, coverage: PathLike,
-                architecture: PathLike, plan: PathLike = PLAN_FILE) -> StudyInputs:
+                architecture: PathLike, plan: PathLike = PLAN_FILE,
+                measured_whole: PathLike = "measured/livec_whole") -> StudyInputs:
     """Read every input of the figures notebook (its parameters, same names).
 
     Args:
@@ -99,6 +108,7 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
         clive_tokens, coverage, architecture: benchmark results (``coverage``'s five-seed
             twin is ``<coverage>_n5.json``; ``architecture`` may be absent).
         plan: the analysis plan (``analysis_plan.yaml``).
+        measured_whole: LIVEC's whole-upstream regime (its index ``livec_whole.json``).
     """
     raw = read_params(params)
     fig = raw["figures"]
@@ -107,6 +117,7 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
     rows_all = load_rows(study_dir, groups)
     study_dir, measured, measured_ft = Path(study_dir), Path(measured), Path(measured_ft)
     ft_file = measured_ft / "finetune.json"
+    whole_index = _optional(Path(measured_whole) / "livec_whole.json")
     return StudyInputs(
         params=Path(params), raw=raw, cfg=load_params(params), study_dir=study_dir,
         world=Path(world), features=Path(features), head=Path(head), measured=measured,
@@ -123,7 +134,10 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
         livec_head=_optional(measured / "default_head.json"),
         tokens=read_json(clive_tokens), coverage=read_json(coverage),
         coverage5=read_json(str(coverage).replace(".json", "_n5.json")),
-        architecture=_optional(Path(architecture)), plan=load(plan), plan_path=Path(plan))
+        architecture=_optional(Path(architecture)), plan=load(plan), plan_path=Path(plan),
+        measured_whole=Path(measured_whole), whole_index=whole_index,
+        whole_rows=livec_report.rows_frame((whole_index or {}).get("rows", []),
+                                           "livec_whole"))
 
 
 def overview_values(inputs: StudyInputs) -> dict:

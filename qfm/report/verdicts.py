@@ -5,7 +5,9 @@ read, and written atomically.
 Keys: one per world study group (:func:`qfm.report.claims.verdict_record`: its comparisons in
 their Holm families) and ``sweep_interaction`` (the slopes over the spurious strengths); the
 fine-tuning regime's groups ``finetune`` (the world) and ``livec_finetune`` (LIVEC; ``{}`` when
-never measured) and ``regime`` (trained vs frozen per variant, each data set); ``toy`` (the
+never measured); ``livec_whole`` (LIVEC with the whole upstream trained from pixels; ``{}``
+before its rows exist) and ``regime`` (last stage trained vs frozen per variant on each data
+set, ``livec_whole``: whole upstream vs frozen); ``toy`` (the
 baseline on the toy upstream against the ImageNet upstream, on the toy group's seeds); and
 ``livec`` (the LIVEC study, only once measured); ``plan`` (the analysis plan that judged them)
 and ``sensitivity`` (the verdicts each alternative of the plan would change). Every entry is
@@ -62,8 +64,12 @@ def verdict_record(inputs: StudyInputs, plan: Plan | None = None) -> dict:
     out["finetune"] = livec_report.record(world_ft, ft, fig["ladder"], plan, "finetune")
     out["livec_finetune"] = livec_report.record(livec_ft, ft, fig["ladder"], plan,
                                                 "livec_finetune")
+    whole, wv = keep(inputs.whole_rows), inputs.whole_variants
+    out["livec_whole"] = livec_report.record(whole, wv, fig["ladder"], plan, "livec_whole")
     out["regime"] = {"world": ledger.regime_record(keep(inputs.rows), world_ft, ft, plan=plan),
-                     "livec": ledger.regime_record(livec_rows, livec_ft, ft, plan=plan)}
+                     "livec": ledger.regime_record(livec_rows, livec_ft, ft, plan=plan),
+                     "livec_whole": ledger.regime_record(livec_rows, whole, wv, plan=plan,
+                                                         label="whole")}
     out["toy"] = toy_record(inputs, plan)
     livec = livec_report.record(livec_rows, inputs.livec_variants, fig["ladder"], plan)
     if livec:

@@ -26,6 +26,7 @@ from qfm.report import (
     protocol_page,
     study_inputs,
     study_views,
+    whole_views,
     world_views,
 )
 
@@ -156,6 +157,7 @@ def test_every_glue_name_the_book_reads_from_figures_is_glued(inputs, record, tm
             yaml.safe_load(params.read_text()), params),
         "protocol_cost.gpu_values": protocol_cost.gpu_values(),
         "plan_page.plan_values": plan_page.plan_values(inputs.plan),
+        "whole_views.status_values": whole_views.status_values(inputs),
     }
     assert sorted(value_calls("figures")) == sorted(values)  # each glue_all computed here
     glued = literal_glue("figures").union(*values.values())

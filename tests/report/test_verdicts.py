@@ -50,7 +50,8 @@ def test_input_files_are_the_study_and_livec_json(inputs):
 
 def test_the_record_holds_every_stated_comparison(inputs, record):
     assert list(record) == ["main", "sweep_zero", "spurious_full", claims.INTERACTION,
-                            "finetune", "livec_finetune", "regime", "toy", "livec"]
+                            "finetune", "livec_finetune", "livec_whole", "regime", "toy",
+                            "livec"]
     fig = inputs.fig
     world = claims.verdict_record(inputs.rows_all, inputs.groups, fig["ladder"], fig["sweep"],
                                   fig["sweep_groups"])
