@@ -1,10 +1,11 @@
 """Every comparison the book states, as one record: which comparisons, their Holm families,
 ``results/verdicts.json`` (DVC metrics) and the answer lines glued into the prose.
 
-Judged by :mod:`qfm.report.verdict`: paired by seed, a 95 % bootstrap-t interval of the mean
-Δ, its test's p Holm-adjusted within the comparison's family (it decides the verdict), the
-Wilcoxon signed-rank p beside it as a robustness check. The tables of :mod:`qfm.report.study` read this
-record, so a table and a glued line never disagree.
+Judged by :mod:`qfm.report.verdict` under the analysis plan: paired by seed, a 95 % interval
+of the mean Δ (bootstrap-t from ten seeds, t below or where degenerate), its test's p
+Holm-adjusted within the comparison's family (it decides the verdict), the Wilcoxon
+signed-rank p beside it from eight seeds, and the reading against the paper's gain. The tables
+of :mod:`qfm.report.study` read this record, so a table and a glued line never disagree.
 
 Holm families: as the analysis plan says (``analysis_plan.yaml``, :mod:`qfm.report.analysis_plan`:
 one family per group × metric). :func:`apply_plan` sets each entry's family, Holm p, verdict

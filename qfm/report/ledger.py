@@ -79,9 +79,9 @@ def short(e: dict | None, missing: str = "not run") -> str:
 
 def attribution_frame(world: dict | None, livec: dict | None,
                       comparisons=ATTRIBUTION, ci: str = "bootstrap-t") -> pd.DataFrame:
-    """One row per comparison: its entries' Δ test SRCC [95 % bootstrap-t CI] and verdict on
-    the world and on LIVEC (:data:`NOT_MEASURED` where LIVEC has no record, "not run" where a variant
-    did not run)."""
+    """One row per comparison: its entries' Δ test SRCC [95 % CI] and verdict on the world and
+    on LIVEC (:data:`NOT_MEASURED` where LIVEC has no record, "not run" where a variant did
+    not run)."""
     lmiss = NOT_MEASURED if not livec else "not run"
     rows = []
     for v, r, what in comparisons:
@@ -100,9 +100,10 @@ def attribution_table(world: dict | None, livec: dict | None) -> Table:
     return html_table(df, numeric=["world: Δ test SRCC [95 % bootstrap-t CI]",
                                    "LIVEC: Δ test SRCC [95 % bootstrap-t CI]"],
                       notes="paired by seed (world: content splits; LIVEC: random 80/20 "
-                            "splits); 95 % bootstrap-t interval of the mean Δ; verdict from "
-                            "its test's p Holm-adjusted within its family "
-                            "(results/verdicts.json)")
+                            "splits); 95 % interval of the mean Δ (bootstrap-t at ten seeds, "
+                            "t where degenerate); verdict from its test's p Holm-adjusted "
+                            "within its group × metric; the reading against the paper's gain "
+                            "(results/verdicts.json; the Analysis plan page)")
 
 
 def regime_table(world: dict | None, livec: dict | None) -> Table:
@@ -111,8 +112,9 @@ def regime_table(world: dict | None, livec: dict | None) -> Table:
     return html_table(df, numeric=["world: Δ test SRCC [95 % t CI]",
                                    "LIVEC: Δ test SRCC [95 % t CI]"],
                       notes=f"{REGIME}; each variant with its frozen study's tuned values; "
-                            "paired by seed; at 5 seeds a t interval and t-test (the bootstrap-t is erratic there: "
-                            "see Limitations), Holm within the regime's intro family")
+                            "paired by seed; at 5 seeds a t interval and t-test (the analysis "
+                            "plan: bootstrap-t from ten), Holm within the regime's group × "
+                            "metric")
 
 
 def regime_record(frozen: pd.DataFrame, trained: pd.DataFrame, variants,
