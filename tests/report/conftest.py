@@ -35,6 +35,7 @@ PARAMS = {
                          "finetune": {"spurious": 0.0, "variants": FT}}},
     "livec": {"variants": FT},
     "finetune": {"stages": 1, "livec": {"resize": 384}},
+    "whole": {"variants": FT, "crop": 224},
 }
 
 
@@ -86,7 +87,7 @@ def run_rows(variants, n: int, spurious: float = 0.0, lift: dict | None = None,
     return out
 
 
-def write_tree(root: Path, livec_measured: bool = True) -> dict:
+def write_tree(root: Path, livec_measured: bool = True, whole_measured: bool = False) -> dict:
     """The notebook's inputs under ``root``; returns :func:`read_inputs`' arguments."""
     study = root / "results" / "study"
     study.mkdir(parents=True)
@@ -115,6 +116,13 @@ def write_tree(root: Path, livec_measured: bool = True) -> dict:
             {"meta": {"variant": "gate", "val_srcc": 0.81234, "images": 930, "epochs": 7}}))
         (measured_ft / "finetune.json").write_text(json.dumps(
             {"rows": run_rows(FT, 5, seed=4)}))
+    whole = root / "measured" / "livec_whole"
+    if whole_measured:  # the whole-upstream regime: 5 splits, the gate well ahead
+        whole.mkdir(parents=True)
+        (whole / "livec_whole.json").write_text(json.dumps(
+            {"rows": run_rows(FT, 5, lift={"gate": 0.05, "gate_qfm": 0.05, "full": 0.05},
+                              seed=5), "stale": [], "missing": ["rows/full_s5"],
+             "knobs": {v: {"lr_backbone": 1e-4} for v in FT}}))
     bench = root / "bench"
     bench.mkdir()
     pops = {"normal": 0.95, "exponential (skew 2)": 0.94, "lognormal sigma 0.5 (skew 1.8)": 0.93}
@@ -135,7 +143,7 @@ def write_tree(root: Path, livec_measured: bool = True) -> dict:
             "measured_ft": measured_ft, "measured_wft": measured_wft,
             "clive_tokens": bench / "clive_tokens.json",
             "coverage": str(bench / "interval_coverage.json"),
-            "architecture": bench / "architecture_choices.json"}
+            "architecture": bench / "architecture_choices.json", "measured_whole": whole}
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +162,9 @@ def unmeasured(tmp_path_factory) -> StudyInputs:
 def record(inputs) -> dict:
     """The verdict record of :func:`inputs`."""
     return verdict_record(inputs)
+
+
+@pytest.fixture(scope="module")
+def whole_inputs(tmp_path_factory) -> StudyInputs:
+    """The notebook's inputs with the whole-upstream regime's rows committed too."""
+    return read_inputs(**write_tree(tmp_path_factory.mktemp("whole"), whole_measured=True))
