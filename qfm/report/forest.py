@@ -143,6 +143,31 @@ def answer_sentences(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def lead_sentence(frame: pd.DataFrame) -> str:
+    """The answer in one line: did QFM-IQM beat its baseline on LIVEC (each regime measured,
+    with its reading against the paper's gain), and where any gain was detected at all."""
+    fb = frame[(frame["comparison"] == "full vs baseline") & (frame["data"] == "LIVEC")]
+    if fb.empty:
+        first = "QFM-IQM against its baseline on LIVEC is not measured yet"
+    else:
+        won = fb[fb["verdict"] == "better"]
+        regimes = "; ".join(f"{r.regime}: {r.verdict}, {READS.get(r.reading, 'no reading')}"
+                            for r in fb.itertuples())
+        first = ("On LIVEC's human opinion scores QFM-IQM " +
+                 ("beat its baseline in " + ", ".join(won["regime"]) if len(won) else
+                  "did not beat its baseline in any regime measured") + f" ({regimes})")
+    gains = frame[frame["verdict"] == "better"]
+    if gains.empty:
+        second = "no comparison detected a gain anywhere"
+    else:
+        where = {}
+        for r in gains.itertuples():
+            where.setdefault(r.comparison, []).append(f"{r.data} {r.regime}")
+        second = "gains were detected only for " + "; ".join(
+            f"{c} ({', '.join(w)})" for c, w in where.items())
+    return f"{first}; {second}."
+
+
 def scope_sentence(frame: pd.DataFrame, plan: Plan = PLAN) -> str:
     """How sure, and what is not measured: seeds, intervals, families, the yardstick, and the
     regimes with no rows yet."""
@@ -159,14 +184,16 @@ def scope_sentence(frame: pd.DataFrame, plan: Plan = PLAN) -> str:
 
 
 def answer_block(frame: pd.DataFrame, plan: Plan = PLAN) -> Table:
-    """The intro's answer: :func:`answer_sentences` as a list (each comparison's question in
-    bold) and :func:`scope_sentence` under it, as glue-able HTML."""
+    """The intro's answer: :func:`lead_sentence`, then :func:`answer_sentences` as a list
+    (each comparison's question in bold) and :func:`scope_sentence` under it, as glue-able
+    HTML."""
     items = []
     for comp, sentence in zip(frame["comparison"].drop_duplicates(), answer_sentences(frame)):
         ask = ASKS.get(comp, comp)
         items.append(f"<li><strong>{html.escape(ask)}</strong>"
                      f"{html.escape(sentence[len(ask):])}</li>")
-    scope = scope_sentence(frame, plan)
-    markup = (f'<div class="qfm-answer"><ul>{"".join(items)}</ul>'
+    lead, scope = lead_sentence(frame), scope_sentence(frame, plan)
+    markup = (f'<div class="qfm-answer"><p class="qfm-lead"><strong>In short:</strong> '
+              f'{html.escape(lead)}</p><ul>{"".join(items)}</ul>'
               f"<p>{html.escape(scope)}</p></div>")
-    return Table(markup, pd.DataFrame({"answer": [*answer_sentences(frame), scope]}))
+    return Table(markup, pd.DataFrame({"answer": [lead, *answer_sentences(frame), scope]}))

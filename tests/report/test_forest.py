@@ -38,6 +38,9 @@ def test_the_answer_reads_the_record_and_names_what_is_missing(record):
     scope = forest.scope_sentence(f)
     assert "Not measured yet: LIVEC, whole upstream." in scope
     assert f"+{PLAN.yardstick:.3f}" in scope
+    lead = forest.lead_sentence(f)
+    assert lead.startswith("On LIVEC's human opinion scores QFM-IQM")
+    assert "gate vs baseline (world frozen" in lead  # where gains were detected
     block = forest.answer_block(f, PLAN)
     assert block.markup.count("<li>") == len(sentences) and "<strong>" in block.markup
 
