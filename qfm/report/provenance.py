@@ -70,4 +70,4 @@ def hash_table(files) -> Table:
 def measured_table(out_dir: str | Path) -> Table:
     """The provenance of a committed measured study (:func:`qfm.study.record.provenance_table`:
     commit, command, date, machine, data fingerprints; "not measured yet" where absent)."""
-    return html_table(record.provenance_table(out_dir))
+    return html_table(record.provenance_table(out_dir), formats={"value": str})  # 930, not 930.000

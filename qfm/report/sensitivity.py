@@ -66,11 +66,19 @@ def sensitivity_frame(record: dict) -> pd.DataFrame:
 
 
 def sensitivity_table(record: dict) -> Table:
-    """:func:`sensitivity_frame` as the book's table, with how many verdicts keep their word
-    under every alternative."""
+    """:func:`sensitivity_frame` as the book's table, narrow enough for the column: one row per
+    comparison whose verdict an alternative changes — the comparison, the plan's verdict and
+    each alternative that changes it with its word — and how many keep their word."""
     df = sensitivity_frame(record)
     n = len(flat(record))
     if df.empty:
         return note(f"all {n} verdicts keep their word under every alternative of the plan")
-    return html_table(df, notes=f"{n - len(df)} of {n} verdicts keep their word under every "
-                                 "alternative; '=': the plan's word; the plan's verdict decides")
+    alts = list(df.columns[4:])
+    short = pd.DataFrame({
+        "comparison": [f"{r['group']}: {r['comparison']} ({r['metric']})"
+                       for _, r in df.iterrows()],
+        "the plan's verdict": df["the plan's verdict"],
+        "changes to": ["; ".join(f"{w} ({a})" for a in alts if (w := r[a]) != "=")
+                       for _, r in df.iterrows()]})
+    return html_table(short, notes=f"{n - len(df)} of {n} verdicts keep their word under "
+                                   "every alternative; the plan's verdict decides")
