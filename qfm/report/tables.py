@@ -3,7 +3,8 @@
 Every table of the book goes through :func:`html_table`: no index column, one format per
 column, "–" for a missing value (never NaN or None), numbers right-aligned, padded cells, a
 wrapper that scrolls rather than cutting a wide table off (``book/_static/qfm.css`` styles the
-class ``qfm-table``). The result displays in a notebook and is what ``myst_nb.glue`` stores.
+class ``qfm-table``), and each cell's column name (``data-label``), so that on a narrow screen
+a row reads as a card of "column: value" lines instead of running past the column. The result displays in a notebook and is what ``myst_nb.glue`` stores.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def html_table(df: pd.DataFrame, formats: dict | None = None, notes: str = "",
     head = "".join(f'<th class="{"num" if c in right else "text"}">{html.escape(str(c))}</th>'
                    for c in cells.columns)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"num" if c in right else "text"}">{html.escape(v)}</td>'
+        "<tr>" + "".join(f'<td class="{"num" if c in right else "text"}" '
+                         f'data-label="{html.escape(str(c))}">{html.escape(v)}</td>'
                          for c, v in zip(cells.columns, row)) + "</tr>"
         for row in cells.itertuples(index=False))
     note = f'<p class="qfm-table-note">{html.escape(notes)}</p>' if notes else ""

@@ -17,7 +17,7 @@ def test_html_table_drops_the_index_and_never_shows_nan_or_none():
     assert ">0.912<" in html and html.count(">–<") == 2
     assert "nan" not in html.lower() and "None" not in html
     assert ">7<" not in html and ">8<" not in html  # no index column
-    assert '<td class="num">10</td>' in html and ">yes<" in html and ">no<" in html
+    assert '<td class="num" data-label="n">10</td>' in html and ">yes<" in html and ">no<" in html
     assert "0.912" in repr(t) and "7" not in repr(t).split("\n")[1][:2]
 
 
