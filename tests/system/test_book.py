@@ -311,8 +311,13 @@ def test_prose_numbers_are_glued(html):
         assert "pasted-text" in text or "qfm-table" in text, f"{name}: nothing glued"
         assert "{glue" not in text and "glue:text" not in text, f"{name}: unresolved glue"
     intro = (html / "intro.html").read_text()
-    assert re.search(r'class="pasted-text">(?:better|no difference detected|worse) \(Δ', intro)
-    assert "deltas_intro.png" in intro and "qfm-table" in intro
+    # the answer block (qfm.report.forest) opens the page, above the forest plot and the tables
+    assert 'class="qfm-answer"' in intro and "In short:" in intro
+    assert re.search(r"(?:better|no difference detected|worse) on (?:the world|LIVEC) \(", intro)
+    assert intro.index("qfm-answer") < intro.index("forest.png") < intro.index("qfm-table")
+    assert "deltas_intro.png" in intro
+    plan = (html / "plan.html").read_text()
+    assert "analysis_plan.yaml" in plan and "qfm-table" in plan
 
 
 @pytest.mark.slow
