@@ -52,9 +52,10 @@ class WholeTuneConfig:
     every variant alike."""
 
     seeds: list[int] = field(default_factory=lambda: [100])  # tuning seeds (tuning_split)
-    epochs: int = 6  # most epochs of a tuning run
+    epochs: int = 12  # most epochs of a tuning run
     by: str = "variant"  # variant: each variant its best point | all: one point for all
-    grid: dict[str, Any] = field(default_factory=lambda: {"lr_backbone": [3.0e-5, 1.0e-4]})
+    grid: dict[str, Any] = field(
+        default_factory=lambda: {"lr_backbone": [3.0e-5, 1.0e-4, 3.0e-4]})
 
 
 @dataclass
