@@ -188,7 +188,8 @@ def answer_block(frame: pd.DataFrame, plan: Plan = PLAN) -> Table:
     (each comparison's question in bold) and :func:`scope_sentence` under it, as glue-able
     HTML."""
     items = []
-    for comp, sentence in zip(frame["comparison"].drop_duplicates(), answer_sentences(frame)):
+    sentences = answer_sentences(frame)
+    for comp, sentence in zip(frame["comparison"].drop_duplicates(), sentences):
         ask = ASKS.get(comp, comp)
         items.append(f"<li><strong>{html.escape(ask)}</strong>"
                      f"{html.escape(sentence[len(ask):])}</li>")
@@ -196,4 +197,4 @@ def answer_block(frame: pd.DataFrame, plan: Plan = PLAN) -> Table:
     markup = (f'<div class="qfm-answer"><p class="qfm-lead"><strong>In short:</strong> '
               f'{html.escape(lead)}</p><ul>{"".join(items)}</ul>'
               f"<p>{html.escape(scope)}</p></div>")
-    return Table(markup, pd.DataFrame({"answer": [lead, *answer_sentences(frame), scope]}))
+    return Table(markup, pd.DataFrame({"answer": [lead, *sentences, scope]}))
