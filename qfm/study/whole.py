@@ -12,8 +12,9 @@ Tuning (``whole.tune``): every knob of :data:`~qfm.study.whole_rows.TUNABLE` set
 ``auto`` is chosen over the Cartesian grid ``whole.tune.grid`` by the mean validation SRCC of
 runs on the tuning split(s) (``tune.seeds``: validation = photos that are no split's test
 photo), capped at ``tune.epochs``; ``by: variant`` gives each variant its own best point of that
-one grid, ``by: all`` one point for every variant. A student's tuning runs learn from its
-teacher's.
+one grid, ``by: all`` one point for every variant. A student runs at its teacher's point
+(``student: teacher``: it is its teacher's recipe plus distillation, at 3x the cost) or is
+tuned too (``student: own``; its tuning runs learn from its teacher's).
 
 Three modules: this one, the sitting (what to run, in which order, with which teacher);
 :mod:`qfm.study.whole_run`, one run (:func:`~qfm.study.whole_run.train_whole`);
@@ -247,7 +248,7 @@ def run_whole(params_path: str | Path = "params.yaml", out_dir: str | Path | Non
         if plan.auto:  # the regime's knobs first, every variant over the same grid
             chosen = {v: plan.points[plan.chosen(v, run=True)] for v in plan.order(variants)}
             old = read_json(out / "tune.json") if (out / "tune.json").is_file() else {}
-            write_json({"by": w.tune.by, "grid": w.tune.grid, "seeds": w.tune.seeds,
+            write_json({"by": w.tune.by, "student": w.tune.student, "grid": w.tune.grid, "seeds": w.tune.seeds,
                         "chosen": {**old.get("chosen", {}), **chosen},
                         "val_srcc_by_point": {**old.get("val_srcc_by_point", {}),
                                               **plan.means}}, out / "tune.json")

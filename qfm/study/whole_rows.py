@@ -52,10 +52,11 @@ class WholeTuneConfig:
     every variant alike."""
 
     seeds: list[int] = field(default_factory=lambda: [100])  # tuning seeds (tuning_split)
-    epochs: int = 12  # most epochs of a tuning run
+    epochs: int = 20  # most epochs of a tuning run
     by: str = "variant"  # variant: each variant its best point | all: one point for all
+    student: str = "teacher"  # teacher: a student runs at its teacher's point | own: tuned too
     grid: dict[str, Any] = field(
-        default_factory=lambda: {"lr_backbone": [3.0e-5, 1.0e-4, 3.0e-4]})
+        default_factory=lambda: {"lr_backbone": [1.0e-4, 3.0e-4, 1.0e-3]})
 
 
 @dataclass
@@ -67,8 +68,8 @@ class WholeConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(10)))  # CLIVE's splits
     lr_backbone: float | str = "auto"  # the upstream's AdamW peak rate; auto = tuned
     lr_head: float | str = "frozen"  # frozen = the frozen study's tuned rate of the variant
-    epochs: int | str = 12  # most epochs (the best validation epoch is kept)
-    patience: int = 4  # stop after this many epochs without a better validation SRCC (0 = off)
+    epochs: int | str = 20  # most epochs (the best validation epoch is kept)
+    patience: int = 5  # stop after this many epochs without a better validation SRCC (0 = off)
     crop: int | str = 224  # side of the random training crops (and of crops:N views)
     views: int = 2  # a student's pseudo-labelled views per training photo
     test_view: str = "auto"  # whole:S | crops:N | auto (chosen on validation among test_views)
@@ -104,6 +105,9 @@ def section(raw: dict) -> WholeConfig:
                               f"(known: {', '.join(TUNABLE)})")
     if w.tune.by not in ("variant", "all"):
         raise ConfigError(f"whole.tune.by: expected variant or all, got {w.tune.by!r}")
+    if w.tune.student not in ("teacher", "own"):
+        raise ConfigError(f"whole.tune.student: expected teacher or own, got "
+                          f"{w.tune.student!r}")
     for i, v in enumerate(w.test_views):
         parse_view(v, f"whole.test_views[{i}]")
     if w.test_view != "auto":
@@ -212,8 +216,12 @@ class RunPlan:
     def chosen(self, variant: str, run: bool = False) -> int | None:
         """The grid point ``variant`` runs at: the best mean validation SRCC over the tuning
         seeds (``by: all``: and over ``whole.variants``); None while a tuning run is not
-        current."""
+        current. With ``by: variant`` and ``student: teacher`` a student takes its teacher's
+        point and has no tuning runs of its own (it is its teacher's recipe plus distillation;
+        its 3x cost buys it no extra tuning)."""
         every = self.w.tune.by == "all"
+        if not every and self.w.tune.student == "teacher" and self.teacher_of(variant):
+            return self.chosen(self.teacher_of(variant), run)
         key = "*" if every else variant
         if key not in self.means:
             means = []

@@ -72,9 +72,11 @@ def test_runs_train_the_upstream_and_pair_by_split(clive_tree, tmp_path, monkeyp
     params = _params(tmp_path, clive_tree, lr_backbone="auto")
     out = tmp_path / "whole"
     res = whole.run_whole(params, out, progress=False)
-    assert res["status"] == "measured" and res["ran"] == 2 * 3 + 3 * 2  # tuning + the splits
+    assert res["status"] == "measured" and res["ran"] == 2 * 2 + 3 * 2  # tuning + the splits
     tuned = json.loads((out / "tune.json").read_text())
     assert set(tuned["chosen"]) == {"baseline", "gate_qfm", "full"}
+    assert tuned["chosen"]["full"] == tuned["chosen"]["gate_qfm"]  # student: teacher
+    assert set(tuned["val_srcc_by_point"]) == {"baseline", "gate_qfm"}  # no tuning runs of full
     assert all(len(m) == 2 for m in tuned["val_srcc_by_point"].values())
     index = json.loads((out / "livec_whole.json").read_text())
     rows = pd.DataFrame(index["rows"])
@@ -194,6 +196,7 @@ def test_bad_options_are_one_line_errors(argv, key, clive_tree, tmp_path,  # noq
     ({"crop": "big"}, "whole.crop: expected a number or auto"),
     ({"lr_head": "auto", "tune": {"grid": {}}}, "whole.lr_head: auto needs a grid"),
     ({"tune": {"grid": {"rho": [0.1]}}}, "whole.tune.grid.rho: not a tunable knob"),
+    ({"tune": {"student": "self"}}, "whole.tune.student: expected teacher or own"),
     ({"epochz": 3}, "whole.epochz: unknown key"),
 ])
 def test_bad_params_are_one_line_errors(change, key, clive_tree, tmp_path,  # noqa: F811
