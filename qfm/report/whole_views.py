@@ -8,6 +8,9 @@ first row lands. JSON and matplotlib only (no torch).
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +35,8 @@ def status_values(inputs: StudyInputs) -> dict[str, str]:
     if not idx:
         return {"whole_status": f"{NOT_MEASURED} (no row committed in "
                                 f"{inputs.measured_whole})",
-                "whole_splits": "0", "whole_lr": NOT_MEASURED, "whole_crop": crop}
+                "whole_splits": "0", "whole_lr": NOT_MEASURED, "whole_crop": crop,
+                "whole_cap": NOT_MEASURED}
     rows = inputs.whole_rows
     per = rows.groupby("variant")["seed"].nunique() if len(rows) else pd.Series(dtype=int)
     full = [v for v in inputs.whole_variants if per.get(v, 0) > 0]
@@ -45,8 +49,12 @@ def status_values(inputs: StudyInputs) -> dict[str, str]:
     knobs = idx.get("knobs") or {}
     lr = "; ".join(f"{v}: {k.get('lr_backbone')}" for v, k in knobs.items()
                    if k and k.get("lr_backbone") is not None) or "not tuned yet"
+    cap = int(rows["best_is_last"].sum()) if "best_is_last" in rows else 0
+    at_cap = (f"{cap} of {len(rows)} runs kept their last allowed epoch (a sign that training "
+              f"was cut short)" if cap else f"no run of {len(rows)} kept its last allowed "
+              f"epoch") if len(rows) else NOT_MEASURED
     return {"whole_status": text, "whole_splits": str(splits), "whole_lr": lr,
-            "whole_crop": crop}
+            "whole_crop": crop, "whole_cap": at_cap}
 
 
 def stats_table(inputs: StudyInputs) -> Table:
@@ -100,3 +108,90 @@ def curves(inputs: StudyInputs, out: Path) -> Path:
     one = rows[rows["seed"] == done[0]]
     return curves_figure(one, [v for v in inputs.whole_variants if v in set(one["variant"])],
                          path)
+
+
+def tuning_rows(inputs: StudyInputs) -> pd.DataFrame:
+    """The regime's tuning runs (``tune/<variant>_p<i>_t<seed>.json``) that match params.yaml's
+    grid point ``i`` and its ``whole.tune.epochs`` cap (older runs left in the folder are not
+    shown): variant, point, knobs, validation SRCC, best epoch, epochs run, cap, curve."""
+    w = inputs.raw.get("whole") or {}
+    tune = w.get("tune") or {}
+    grid, cap = tune.get("grid") or {}, tune.get("epochs")
+    keys = list(grid)
+    points = [dict(zip(keys, vals)) for vals in itertools.product(*grid.values())]
+    out = []
+    for f in sorted((Path(inputs.measured_whole) / "tune").glob("*_p*_t*.json")):
+        m = re.fullmatch(r"(.+)_p(\d+)_t(\d+)", f.stem)
+        row = json.loads(f.read_text())
+        i = int(m.group(2)) if m else -1
+        if not m or i >= len(points) or row.get("max_epochs") != cap or any(
+                row.get(k) != v for k, v in points[i].items()):
+            continue
+        out.append({"variant": m.group(1), "point": i, **points[i], "seed": int(m.group(3)),
+                    "val_srcc": row.get("val_srcc"), "best_epoch": row.get("best_epoch"),
+                    "epochs": row.get("epochs"), "max_epochs": cap,
+                    "val_curve": row.get("val_curve") or [],
+                    "minutes": (row.get("run") or {}).get("seconds", float("nan")) / 60})
+    return pd.DataFrame(out)
+
+
+def tuning_table(inputs: StudyInputs) -> Table:
+    """Validation SRCC of every tuned variant at every grid point (best epoch / epochs run of
+    the cap), the point each variant runs at, and how a student is tuned."""
+    rows, w = tuning_rows(inputs), inputs.raw.get("whole") or {}
+    if not len(rows):
+        return note(f"tuning: {NOT_MEASURED}")
+    tuned = _optional_json(Path(inputs.measured_whole) / "tune.json") or {}
+    knob = next(iter((w.get("tune") or {}).get("grid") or {"lr_backbone": []}))
+    table = []
+    for v in inputs.whole_variants:
+        got = rows[rows["variant"] == v]
+        line = {"variant": v}
+        for r in got.sort_values("point").itertuples():
+            line[f"{knob} {getattr(r, knob):g}"] = (
+                f"{r.val_srcc:.3f} (best epoch {r.best_epoch + 1} of {r.epochs}; "
+                f"cap {r.max_epochs})")
+        pick = (tuned.get("chosen") or {}).get(v)
+        line["runs at"] = (f"{knob} {pick[knob]:g}" if pick else "not chosen yet") + (
+            " (its teacher's point)" if not len(got) and pick else "")
+        table.append(line)
+    df = pd.DataFrame(table).fillna("–")
+    return html_table(df, notes=(
+        "LIVEC's tuning split (validation photos that are no split's test photo), one seed; "
+        "validation SRCC at the best epoch; a student runs at its teacher's point "
+        f"(whole.tune.student: {(w.get('tune') or {}).get('student', 'own')})"))
+
+
+def tuning_figure(inputs: StudyInputs, out: Path) -> Path:
+    """``whole_tuning.png``: validation SRCC by epoch of every tuning run, a panel a variant,
+    a line a grid point (a note in its place before the first run)."""
+    rows, path = tuning_rows(inputs), Path(out) / "whole_tuning.png"
+    variants = [v for v in inputs.whole_variants if len(rows) and v in set(rows["variant"])]
+    if not variants:
+        fig, ax = plt.subplots(figsize=(6.2, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"tuning curves: {NOT_MEASURED}", ha="center", va="center",
+                fontsize=MIN_FONT)
+        return save_figure(fig, path)
+    knob = next(c for c in rows.columns if c not in TUNING_COLUMNS)
+    fig, axes = plt.subplots(1, len(variants), figsize=(6.8, 2.8), sharey=True, squeeze=False)
+    for ax, v in zip(axes[0], variants):
+        for j, r in enumerate(rows[rows["variant"] == v].sort_values("point").itertuples()):
+            x = range(1, len(r.val_curve) + 1)
+            ax.plot(x, r.val_curve, marker=".", color=f"C{j}", label=f"{getattr(r, knob):g}")
+            ax.plot(r.best_epoch + 1, r.val_curve[r.best_epoch], "o", mfc="none",
+                    color=f"C{j}", ms=8)
+        ax.set_title(v)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation SRCC")
+    axes[0][-1].legend(title=knob, frameon=False)
+    return save_figure(fig, path)
+
+
+TUNING_COLUMNS = {"variant", "point", "seed", "val_srcc", "best_epoch", "epochs", "max_epochs",
+                  "val_curve", "minutes"}
+
+
+def _optional_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
