@@ -91,7 +91,7 @@ def cmd_whole(args) -> int:
 def cmd_default(args) -> int:
     from qfm.study.default_model import export_default
 
-    meta = export_default(args.head, args.out, args.check_out)
+    meta = export_default(args.head, args.out, args.check_out, args.rule_out)
     print(f"wrote {args.out} (variant {meta['variant']}, trained on "
           f"{meta.get('dataset', 'world')})")
     return 0
@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="the checkpoint to write")
     sp.add_argument("--check-out", default=None, help="score distortion ladders of a photo no "
                     "world contains and write them here (JSON)")
+    sp.add_argument("--rule-out", default=None, help="check the head is the regime rule's "
+                    "choice across CLIVE's regimes (qfm.study.default_rule); write it here")
     sp.set_defaults(func=cmd_default)
 
     sp = common(sub.add_parser("upstream", help="pre-train the backbone on the upstream "

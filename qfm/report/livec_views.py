@@ -10,6 +10,8 @@ parameters): this module is not JSON-only.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from qfm.paper import PUBLISHED_LIVEC
 from qfm.report import ledger, tuning
 from qfm.report import livec as livec_report
@@ -105,3 +107,19 @@ def worst_variant(inputs: StudyInputs) -> str:
     """The variant whose worst-predicted photos the LIVEC page lists: the default model's (the
     best mean validation SRCC, by rule), or ``full`` before the default head exists."""
     return (inputs.livec_head or {}).get("variant") or "full"
+
+
+def default_rule_table(inputs: StudyInputs) -> Table:
+    """The default model's regime by rule (``results/study/default_rule.json``): each CLIVE
+    regime's winner on its own splits, then on the splits the competing regimes share."""
+    rule = inputs.default_rule
+    if not rule:
+        return note(f"the regime rule: {NOT_MEASURED} (results/study/default_rule.json)")
+    df = pd.DataFrame([{
+        "regime": r["regime"], "its best variant": r["variant"] or "–",
+        "splits": r["splits"], "mean val SRCC (its splits)": r["val_srcc_own"],
+        f"mean val SRCC ({len(rule['common_splits'])} shared splits)": r["val_srcc_common"],
+        "default": ("chosen" if r["regime"] == rule["regime"] else
+                    "competes" if r["competes"] else "too few splits")}
+        for r in rule["table"]])
+    return html_table(df, notes=f"the rule: {rule['rule']}; validation only, test chose nothing")

@@ -63,6 +63,7 @@ class StudyInputs:
     measured_whole: Path = Path("measured/livec_whole")  # LIVEC, the whole upstream trained
     whole_index: dict | None = None  # its livec_whole.json (None: never measured)
     whole_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # its current rows
+    default_rule: dict | None = None  # results/study/default_rule.json (the default's regime)
 
     @property
     def fig(self) -> dict:
@@ -137,7 +138,8 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
         architecture=_optional(Path(architecture)), plan=load(plan), plan_path=Path(plan),
         measured_whole=Path(measured_whole), whole_index=whole_index,
         whole_rows=livec_report.rows_frame((whole_index or {}).get("rows", []),
-                                           "livec_whole"))
+                                           "livec_whole"),
+        default_rule=_optional(study_dir / "default_rule.json"))
 
 
 def overview_values(inputs: StudyInputs) -> dict:

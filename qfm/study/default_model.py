@@ -22,13 +22,15 @@ from qfm.core.checkpoint import fit_state, load_tensors, save_tensors
 from qfm.core.weights import pretrained_model
 from qfm.data.distortions import LEVELS, distort
 from qfm.data.world import OUTSIDE_PHOTOS, load_photo
-from qfm.files import write_json
+from qfm.files import FileError, write_json
 from qfm.predict import score_files
+from qfm.study.default_rule import choose
 
 LADDER = ("gaussian_blur", "gaussian_noise", "jpeg", "pixelate", "motion_blur")
 
 
-def export_default(head: str | Path, out: str | Path, check_out: str | Path | None = None
+def export_default(head: str | Path, out: str | Path, check_out: str | Path | None = None,
+                   rule_out: str | Path | None = None, measured: str | Path = "measured"
                    ) -> dict:
     """Join the frozen upstream and the chosen head into one checkpoint for ``qfm predict``.
 
@@ -37,10 +39,22 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
         out: the full model's ``.safetensors`` (sidecar: config, label scale, provenance).
         check_out: if given, score distortion ladders of a photo no world contains and write
             the result there (:func:`unseen_ladders`).
+        rule_out: if given, the head must be the one :func:`qfm.study.default_rule.choose`
+            picks across CLIVE's regimes (read from ``measured``); the rule's table is written
+            there and into the sidecar (else a one-line error says what to build).
     Returns:
         The head's metadata.
     """
+    rule = choose(measured) if rule_out is not None else None
+    if rule is not None and rule["refit"] is None:
+        raise FileError(f"{measured}: the rule chose the {rule['regime']} regime's "
+                        f"{rule['variant']} (validation SRCC {rule['val_srcc']}): "
+                        f"{rule['build']}")
     tensors, meta = load_tensors(head)
+    if rule is not None and (Path(rule["refit"]).resolve() != Path(head).resolve()
+                             or meta.get("variant") != rule["variant"]):
+        raise FileError(f"{head}: not the rule's choice ({rule['regime']} {rule['variant']}, "
+                        f"{rule['refit']})")
     mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
     model = pretrained_model(mcfg)  # the ImageNet backbone
     state = model.state_dict()
@@ -56,7 +70,12 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
     sidecar = {"kind": "model", "config": config, "dataset": meta.get("dataset", "world"),
                "split": meta.get("seed", "all"), "label_scale": {"offset": 0.0, "scale": 100.0},
                "preprocess": pre, "source": {k: meta[k] for k in keep if k in meta}}
+    if rule is not None:
+        sidecar["source"].update(regime=rule["regime"], regime_rule=rule["rule"],
+                                 by_regime=rule["table"], common_splits=rule["common_splits"])
     save_tensors({k: v.contiguous() for k, v in model.state_dict().items()}, out, sidecar)
+    if rule is not None:
+        write_json(rule, rule_out)
     if check_out is not None:
         write_json(unseen_ladders(out), check_out)
     return meta

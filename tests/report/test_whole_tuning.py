@@ -71,3 +71,17 @@ def test_the_state_says_how_many_runs_kept_their_last_epoch(whole_inputs):
     rows["best_is_last"] = [True] * 2 + [False] * (len(rows) - 2)
     capped = dataclasses.replace(whole_inputs, whole_rows=pd.DataFrame(rows))
     assert whole_views.status_values(capped)["whole_cap"].startswith("2 of 20 runs kept")
+
+
+def test_the_default_rule_table_marks_the_chosen_regime(inputs, tmp_path):
+    from qfm.report import livec_views
+
+    assert "not measured yet" in livec_views.default_rule_table(inputs).markup
+    rule = {"regime": "frozen", "common_splits": [0, 1, 2, 3, 4], "rule": "the rule",
+            "table": [{"regime": "frozen", "variant": "full", "splits": 10, "val_srcc_own": 0.83,
+                       "competes": True, "val_srcc_common": 0.82},
+                      {"regime": "whole upstream", "variant": None, "splits": 0,
+                       "val_srcc_own": None, "competes": False, "val_srcc_common": None}]}
+    frame = livec_views.default_rule_table(dataclasses.replace(inputs, default_rule=rule)).frame
+    assert list(frame["default"]) == ["chosen", "too few splits"]
+    assert list(frame["mean val SRCC (5 shared splits)"]) == ["0.820", "–"]
