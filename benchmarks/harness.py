@@ -247,22 +247,31 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
 
 
 def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int = 3,
-                        batch: int = 16, workers: int | None = None) -> dict:
+                        batch: int = 16, workers: int | None = None,
+                        onnx: bool | None = None, compiled: bool = False) -> dict:
     """The shipped checkpoint as a user runs it: ``qfm predict`` (its own preprocessing, CPU)
-    with NHWC weights (``fast``, its default) and NCHW weights (``plain``), and its bare
+    with NHWC weights (``fast``, its default), NCHW weights (``plain``) and, with ``onnx``
+    (default: where onnxruntime is installed), on ONNX Runtime (``--runtime onnx``, exported
+    once during the warm-up, outside the timings), and its bare
     backbone (``forward_intermediates``, what its tokens need) on the same preprocessed crops,
     decoded once beforehand, as predict lays them out (NHWC in memory) with either weights,
     and all-NCHW (``nchw``: contiguous crops, NCHW weights — a tensor from ``to_tensor``, as
-    training and the token caches see). Runs alternate after one warm-up each; ratios are
-    medians of per-round ratios.
+    training and the token caches see). With ``compiled``, also the whole model on the same
+    crops: eager NHWC (``model_fast``), ``torch.compile``d (``model_compiled``; compiled in its
+    warm-up, whose seconds are kept) and, with ``onnx``, on ONNX Runtime (``model_onnx``).
+    Runs alternate after one warm-up each; ratios are medians of per-round ratios.
 
     Returns:
-        Images/s of every side, ``ratio_predict_over_backbone`` (fast path over fast backbone)
-        and ``speedup_channels_last`` (fast predict over plain predict).
+        Images/s of every side, ``ratio_predict_over_backbone`` (fast path over fast backbone),
+        ``speedup_channels_last`` (fast predict over plain predict), with ``onnx``
+        ``speedup_onnx_over_channels_last`` and ``speedup_onnx_over_plain``, with ``compiled``
+        ``speedup_compile_model`` (and ``speedup_onnx_model``) over the eager model.
     """
+    import importlib.util
+
     from qfm.core.inference import load_model
-    from qfm.predict import ImageFiles, score_files
     from qfm.data.transforms import short_side
+    from qfm.predict import ImageFiles, score_files
 
     model, meta = load_model(checkpoint, "cpu", channels_last=False)
     cfg = meta["config"]
@@ -291,15 +300,37 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
     def predict(layout: str) -> float:
         t = time.perf_counter()
         table = score_files(files, checkpoint, batch_size=batch, device="cpu", workers=workers,
-                            progress=False, channels_last=layout == "fast")
+                            progress=False, channels_last=layout == "fast",
+                            runtime="onnx" if layout == "onnx" else "torch")
         assert (table["error"] == "").all() and len(table) == len(files)
         return time.perf_counter() - t
 
-    sides = [("predict", predict), ("backbone", bare)]
-    for _, f in sides:  # warm-up: workers, page cache, kernel choices
-        f("fast"), f("plain")
-    layouts = {"predict": ("fast", "plain"), "backbone": ("fast", "plain", "nchw")}
-    bare("nchw")
+    if onnx is None:
+        onnx = importlib.util.find_spec("onnxruntime") is not None
+    model_threads = max(1, min(threads, cores - workers))  # what predict leaves the model
+    models: dict = {}
+    if compiled:
+        models["fast"] = copy_channels_last(model)
+        models["compiled"] = torch.compile(models["fast"], dynamic=False)
+        if onnx:
+            from qfm.onnx_runtime import onnx_model
+
+            models["onnx"] = onnx_model(model, meta, threads=model_threads)
+
+    @torch.no_grad()
+    def whole(layout: str) -> float:
+        torch.set_num_threads(model_threads)
+        t = time.perf_counter()
+        for b in range(0, len(crops), batch):
+            models[layout](crops[b:b + batch])
+        torch.set_num_threads(threads)
+        return time.perf_counter() - t
+
+    sides = [("predict", predict), ("backbone", bare)] + ([("model", whole)] if models else [])
+    layouts = {"predict": ("fast", "plain", "onnx")[:3 if onnx else 2],
+               "backbone": ("fast", "plain", "nchw"), "model": tuple(models)}
+    warm = {f"{n}_{lay}": f(lay)  # warm-up: workers, page cache, kernel choices, the ONNX
+            for n, f in sides for lay in layouts[n]}  # export, the compilation
     times: dict = {f"{n}_{lay}": [] for n, _ in sides for lay in layouts[n]}
     for _ in range(repeats):
         for n, f in sides:
@@ -315,7 +346,25 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
             "ratio_predict_over_backbone": per("predict_fast", "backbone_fast"),
             "speedup_channels_last": per("predict_fast", "predict_plain"),
             "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain"),
-            "speedup_nhwc_over_nchw_backbone": per("backbone_fast", "backbone_nchw")}
+            "speedup_nhwc_over_nchw_backbone": per("backbone_fast", "backbone_nchw"),
+            **(onnx_versions(session_threads=model_threads) | {
+                "speedup_onnx_over_channels_last": per("predict_onnx", "predict_fast"),
+                "speedup_onnx_over_plain": per("predict_onnx", "predict_plain")}
+               if onnx else {"onnx": "not timed"}),
+            **({"model_compiled_first_call_s": round(warm["model_compiled"], 1),
+                "speedup_compile_model": per("model_compiled", "model_fast")} if models else {}),
+            **({"speedup_onnx_model": per("model_onnx", "model_fast")} if "onnx" in models
+               else {})}
+
+
+def onnx_versions(**extra) -> dict:
+    """The ONNX Runtime, onnx and onnxscript versions a result was measured with."""
+    import onnx
+    import onnxruntime
+    import onnxscript
+
+    return {"onnx": {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__,
+                     "onnxscript": onnxscript.__version__, **extra}}
 
 
 def copy_channels_last(module: torch.nn.Module) -> torch.nn.Module:

@@ -4,9 +4,10 @@ Profiles:
 
 * ``shipped`` — ``models/default.safetensors`` (``dvc repro default``) as a user runs it: its
   own preprocessing (short side 500 px, the whole centre crop), on synthetic JPEGs of CLIVE's
-  size (500×500), on a CPU, on the fast path (NHWC weights, :func:`qfm.core.inference.load_model`)
-  and on the plain one (NCHW) in the same run, against its bare backbone on the same crops in
-  both layouts (:func:`harness.shipped_vs_backbone`); with this machine's dense-convolution
+  size (500×500), on a CPU, on the fast path (NHWC weights, :func:`qfm.core.inference.load_model`),
+  on the plain one (NCHW) and, where onnxruntime is installed (``pip install 'qfm[onnx]'``), on
+  ONNX Runtime (``--runtime onnx``) in the same run, against its bare backbone on the same crops
+  in both layouts (:func:`harness.shipped_vs_backbone`); with this machine's dense-convolution
   rate and the backbone's GFLOPs per image (:func:`harness.conv_roofline`), so the page can
   say how close predict comes to the machine. Targets: :data:`TARGET_RATE` images/s (goal
   :data:`GOAL_RATE`), predict ÷ backbone ≥ :data:`TARGET`.
@@ -14,9 +15,11 @@ Profiles:
   with 5 crops, on 512×384 photos (:func:`harness.predict_vs_backbone`).
 
     .venv/bin/python benchmarks/predict_throughput.py [--images N] [--repeats 3]
-        [--profiles shipped paper] [--out FILE]
+        [--profiles shipped paper] [--out FILE] [--quick] [--no-onnx] [--compile]
 
-CPU, 2 cores: minutes for ``shipped``, half an hour for ``paper``. A profile left out of
+CPU, 2 cores: minutes for ``shipped`` (plus a few the first time ONNX Runtime is timed: the
+export, cached in ``runs/onnx/``), half an hour for ``paper``. ``--quick`` proves the script
+runs: 8 photos, one round, ``shipped`` only, printed and stored nowhere unless ``--out`` says. A profile left out of
 ``--profiles`` keeps its entry of the previous result file, marked ``"carried_over": true`` with
 the date it was measured. The measured numbers live in
 ``benchmarks/results/predict_throughput.json`` and on the book's Performance page, not here.
@@ -63,7 +66,9 @@ def shipped(args, workers: int, cores: int) -> dict:
     n, size = PROFILES["shipped"]
     with tempfile.TemporaryDirectory() as tmp:
         files = synthetic_photos(tmp, args.images or n, size)
-        res = shipped_vs_backbone(ckpt, files, args.repeats, args.batch, workers)
+        res = shipped_vs_backbone(ckpt, files, args.repeats, args.batch, workers,
+                                  onnx=False if args.no_onnx else None,
+                                  compiled=args.compile)
     model, _ = load_model(ckpt, "cpu", channels_last=False)
     gflops = backbone_gflops(model.backbone, res["img_size"])
     roof = conv_roofline(max(1, cores - workers))
@@ -99,8 +104,18 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=None, help="predict's decoding workers "
                    "(default: predict's own, half the cores)")
     p.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=list(PROFILES))
+    p.add_argument("--no-onnx", action="store_true", help="do not time ONNX Runtime (timed "
+                   "by default where onnxruntime is installed)")
+    p.add_argument("--compile", action="store_true", help="also time the whole model on the "
+                   "decoded crops: eager, torch.compile'd (about a minute to compile on 2 "
+                   "cores) and on ONNX Runtime")
+    p.add_argument("--quick", action="store_true", help="smoke run: 8 photos, 1 round, "
+                   "shipped only, not stored (unless --out is given)")
     add_out_argument(p, "predict_throughput")
     args = p.parse_args()
+    if args.quick:
+        args.images, args.repeats, args.profiles = args.images or 8, 1, ["shipped"]
+        args.out = "-" if args.out == p.get_default("out") else args.out
     record = Record("predict_throughput")
     cores = len(os.sched_getaffinity(0))
     workers = min(4, cores // 2) if args.workers is None else args.workers  # predict's default

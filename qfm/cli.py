@@ -167,7 +167,8 @@ def cmd_predict(args) -> int:
     from qfm.predict import score_files, write_scores
 
     table = score_files(args.paths, args.checkpoint, batch_size=args.batch_size,
-                        device=args.device, crops_per_image=args.crops, workers=args.workers)
+                        device=args.device, crops_per_image=args.crops, workers=args.workers,
+                        runtime=args.runtime)
     write_scores(table, args.out)
     failed = int((table["error"] != "").sum())
     where = f"; wrote {args.out}" if args.out not in (None, "-") else ""
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the checkpoint's train.test_crops)")
     sp.add_argument("--workers", type=int, default=None, help="decoding processes "
                     "(default: half the CPU cores, at most 4; up to 8 with a GPU)")
+    sp.add_argument("--runtime", default="torch", help="torch (default) | onnx: ONNX Runtime "
+                    "on the CPU, exported once per checkpoint (pip install 'qfm[onnx]')")
     sp.set_defaults(func=cmd_predict)
 
     sp = common(sub.add_parser("distill", help="QFM-IQM distillation: teacher, pseudo-labels "

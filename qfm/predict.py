@@ -34,6 +34,7 @@ from qfm.data.cache import needs_cache, target_size
 from qfm.data.facts import canonical_name
 from qfm.data.table import write_csv_atomic
 from qfm.data.transforms import Resize, decode, ensure_min_size, eval_boxes, short_side
+from qfm.onnx_runtime import OrtModel, check_runtime, export
 
 COLUMNS = ["path", "score", "score_normalised", "error"]
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # .jpg, .png, .tif, .webp, ...
@@ -152,8 +153,8 @@ def collate(items) -> dict:
 def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
                 batch_size: int = 32, device: str = "auto", crops_per_image: int | None = None,
                 workers: int | None = None, amp: bool = True,
-                progress: bool | None = None,
-                channels_last: bool | None = None) -> pd.DataFrame:
+                progress: bool | None = None, channels_last: bool | None = None,
+                runtime: str = "torch") -> pd.DataFrame:
     """Score image files with a checkpoint.
 
     Args:
@@ -169,6 +170,7 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         progress: progress bar on stderr (default: when stderr is a terminal).
         channels_last: NHWC weights (default: on a CPU, where Lite0 runs ~2× faster; see
             :func:`qfm.core.inference.load_model`).
+        runtime: ``torch`` | ``onnx`` (ONNX Runtime on the CPU, :mod:`qfm.onnx_runtime`).
     Returns:
         One row per file, columns :data:`COLUMNS`; failed files have NaN scores.
     """
@@ -184,11 +186,16 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         raise ValueError(f"--batch-size: expected >= 1, got {batch_size}")
     if crops_per_image is not None and crops_per_image < 1:
         raise ValueError(f"--crops: expected >= 1, got {crops_per_image}")
+    onnx = check_runtime(runtime) == "onnx"
+    if onnx and device == "auto":
+        device = "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device available (use cpu or auto)")
     model, meta = load_model(checkpoint, device, channels_last)
     dev = next(model.parameters()).device
     cfg = meta["config"]
+    if onnx:  # export (or find the cached export) before the progress bar starts
+        onnx_file = export(model, cfg["model"])
     n = crops_per_image or int(cfg.get("train", {}).get("test_crops", 1))
     scale = meta.get("label_scale") or {"offset": 0.0, "scale": 1.0}
     pre = meta.get("preprocess") or {}
@@ -212,7 +219,10 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         # only spin-wait (on 2 busy cores two threads ran a backbone 30× slower than one)
         torch.set_num_threads(max(1, min(threads, cores - workers)))
     with bar, _restore_threads(threads):
-        for batch in loader:
+        batches = iter(loader)  # the workers start decoding while a session is built
+        if onnx:  # the session's threads: the cores the decoding workers leave
+            model = OrtModel(onnx_file)
+        for batch in batches:
             for i, e in batch["failed"]:
                 errors[i] = e
                 bar.write(f"qfm: cannot score {files[i]}: {e}", file=sys.stderr)

@@ -28,19 +28,27 @@ class Scorer:
     Args:
         checkpoint: a ``.safetensors`` checkpoint (default ``models/default.safetensors``).
         device: ``auto`` | ``cpu`` | ``cuda``.
+        runtime: ``torch`` | ``onnx`` (ONNX Runtime on the CPU, :mod:`qfm.onnx_runtime`;
+            ``pip install 'qfm[onnx]'``).
     """
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto"):
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto",
+                 runtime: str = "torch"):
         from qfm.core.inference import load_model
         from qfm.data.transforms import short_side
+        from qfm.onnx_runtime import check_runtime, onnx_model
         from qfm.predict import preprocessing_resize
 
         checkpoint = Path(checkpoint) if checkpoint else paths.default_checkpoint()
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint}: no checkpoint (build the default with "
                                     f"`dvc repro` or pass one)")
-        self.model, self.meta = load_model(checkpoint, device)
+        onnx = check_runtime(runtime) == "onnx"
+        self.model, self.meta = load_model(checkpoint, "cpu" if onnx and device == "auto"
+                                           else device)
         self.device = next(self.model.parameters()).device
+        if onnx:  # the session holds its own copy of the weights
+            self.model = onnx_model(self.model, self.meta)
         cfg = self.meta["config"]
         self.size = int(cfg["model"]["img_size"])
         self.crops = int(cfg.get("train", {}).get("test_crops", 1))
@@ -89,6 +97,8 @@ class Scorer:
         return float(scores[0]) if one else scores
 
 
-def load_scorer(checkpoint: str | Path | None = None, device: str = "auto") -> Scorer:
-    """The scorer of a checkpoint (default: the CLIVE-trained ``models/default.safetensors``)."""
-    return Scorer(checkpoint, device)
+def load_scorer(checkpoint: str | Path | None = None, device: str = "auto",
+                runtime: str = "torch") -> Scorer:
+    """The scorer of a checkpoint (default: the CLIVE-trained ``models/default.safetensors``;
+    ``runtime="onnx"``: ONNX Runtime on the CPU, see :class:`Scorer`)."""
+    return Scorer(checkpoint, device, runtime)

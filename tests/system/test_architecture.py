@@ -115,7 +115,8 @@ def test_predict_at_run_time_imports_no_training_code(tmp_path):
 
 
 ENTRY_MODULES = {"__init__.py", "cli.py", "cli_data.py", "config.py", "knobs.py", "paths.py",
-                 "files.py", "paper.py", "predict.py", "scorer.py"}
+                 "files.py", "paper.py", "predict.py", "scorer.py",
+                 "onnx_runtime.py"}  # predict's optional ONNX Runtime path
 
 RULES = [  # (importer prefix, forbidden prefixes)
     ("qfm.data", ("qfm.core", "qfm.study", "qfm.runs", "qfm.report", "qfm.predict")),
