@@ -143,9 +143,11 @@ class OrtModel(torch.nn.Module):
         path: an ``.onnx`` file from :func:`export`.
         threads: intra-op threads (default: ``torch.get_num_threads()`` now, so that the
             session uses the cores ``qfm predict`` leaves to the model).
+        spin: let idle intra-op threads spin-wait (ONNX Runtime's default); off, they sleep,
+            so decoding processes on the same cores run between the model's operators.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool = True):
         super().__init__()
         _require("onnxruntime")
         import onnxruntime as ort
@@ -155,6 +157,8 @@ class OrtModel(torch.nn.Module):
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3  # errors only
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.ready = self.path.with_name(f"{self.path.stem}.{_machine()}.ort.onnx")
         if self.ready.is_file():

@@ -220,8 +220,8 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
         torch.set_num_threads(max(1, min(threads, cores - workers)))
     with bar, _restore_threads(threads):
         batches = iter(loader)  # the workers start decoding while a session is built
-        if onnx:  # the session's threads: the cores the decoding workers leave
-            model = OrtModel(onnx_file)
+        if onnx:  # all the model's threads, idle ones asleep: decoders run between operators
+            model = OrtModel(onnx_file, threads=threads, spin=not workers)  # 1.6x (Performance)
         for batch in batches:
             for i, e in batch["failed"]:
                 errors[i] = e
