@@ -7,6 +7,8 @@
 * :func:`synthetic_photos`, :func:`train_step`, :func:`predict_vs_backbone`: the photos, the
   training step and the ``qfm predict`` ÷ backbone timing that several benchmarks use.
 
+The model that ships, timed as a user runs it (torch and ONNX Runtime), is :mod:`shipped`'s.
+
 Nothing here is measured on import; the benchmarks decide what to time.
 """
 
@@ -16,7 +18,6 @@ import qfm  # noqa: F401  first: it sets OMP_WAIT_POLICY before torch loads, as 
 
 import argparse
 import contextlib
-import copy
 import json
 import os
 import platform
@@ -33,8 +34,8 @@ import torch
 from PIL import Image
 
 from qfm import paths
-from qfm.files import write_json
 from qfm.config import RunConfig, load_params, read_params
+from qfm.files import write_json
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the CPU default
 
@@ -189,8 +190,8 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
     Returns:
         Images/s of each side and of decoding alone, and ``ratio_predict_over_backbone``.
     """
-    from qfm.core.checkpoint import save_tensors
     from qfm.config import to_dict
+    from qfm.core.checkpoint import save_tensors
     from qfm.core.inference import autocast
     from qfm.models import build_model
     from qfm.predict import ImageFiles, score_files
@@ -244,157 +245,3 @@ def predict_vs_backbone(cfg: RunConfig, files: list[str], folder: str | Path,
             "decode_crop_images_per_s_one_process": round(n / decode_s, 1),
             "ratio_predict_over_backbone": round(statistics.median(
                 b / p for p, b in zip(pred_s, back_s)), 3)}
-
-
-def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int = 3,
-                        batch: int = 16, workers: int | None = None,
-                        onnx: bool | None = None, compiled: bool = False) -> dict:
-    """The shipped checkpoint as a user runs it: ``qfm predict`` (its own preprocessing, CPU)
-    with NHWC weights (``fast``, its default), NCHW weights (``plain``) and, with ``onnx``
-    (default: where onnxruntime is installed), on ONNX Runtime (``--runtime onnx``, exported
-    once during the warm-up, outside the timings), and its bare
-    backbone (``forward_intermediates``, what its tokens need) on the same preprocessed crops,
-    decoded once beforehand, as predict lays them out (NHWC in memory) with either weights,
-    and all-NCHW (``nchw``: contiguous crops, NCHW weights — a tensor from ``to_tensor``, as
-    training and the token caches see). With ``compiled``, also the whole model on the same
-    crops: eager NHWC (``model_fast``), ``torch.compile``d (``model_compiled``; compiled in its
-    warm-up, whose seconds are kept) and, with ``onnx``, on ONNX Runtime (``model_onnx``).
-    Runs alternate after one warm-up each; ratios are medians of per-round ratios.
-
-    Returns:
-        Images/s of every side, ``ratio_predict_over_backbone`` (fast path over fast backbone),
-        ``speedup_channels_last`` (fast predict over plain predict), with ``onnx``
-        ``speedup_onnx_over_channels_last`` and ``speedup_onnx_over_plain``, with ``compiled``
-        ``speedup_compile_model`` (and ``speedup_onnx_model``) over the eager model.
-    """
-    import importlib.util
-
-    from qfm.core.inference import load_model
-    from qfm.data.transforms import short_side
-    from qfm.predict import ImageFiles, score_files
-
-    model, meta = load_model(checkpoint, "cpu", channels_last=False)
-    cfg = meta["config"]
-    size, k = int(cfg["model"]["img_size"]), int(cfg["train"]["test_crops"])
-    pre = meta.get("preprocess") or {}
-    resize = short_side(int(pre["short_side"])) if pre.get("short_side") else None
-    threads = torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0))
-    workers = min(4, cores // 2) if workers is None else workers  # predict's default
-    ds = ImageFiles(files, size, k, resize)
-    # (N·K, 3, S, S), laid out as predict decodes them: NHWC in memory (a permuted HWC array)
-    crops = torch.stack([ds[i][1] for i in range(len(ds))]).flatten(0, 1)
-    backbone = model.backbone
-    nets = {"plain": backbone, "fast": copy_channels_last(backbone), "nchw": backbone}
-
-    @torch.no_grad()
-    def bare(layout: str) -> float:
-        torch.set_num_threads(max(1, min(threads, cores - workers)))  # the cores predict's
-        t = time.perf_counter()  # model gets
-        for b in range(0, len(crops), batch):
-            x = crops[b:b + batch]
-            nets[layout](x.contiguous() if layout == "nchw" else x)  # nchw: NCHW in and out
-        torch.set_num_threads(threads)
-        return time.perf_counter() - t
-
-    def predict(layout: str) -> float:
-        t = time.perf_counter()
-        table = score_files(files, checkpoint, batch_size=batch, device="cpu", workers=workers,
-                            progress=False, channels_last=layout == "fast",
-                            runtime="onnx" if layout == "onnx" else "torch")
-        assert (table["error"] == "").all() and len(table) == len(files)
-        return time.perf_counter() - t
-
-    if onnx is None:
-        onnx = importlib.util.find_spec("onnxruntime") is not None
-    model_threads = max(1, min(threads, cores - workers))  # what predict leaves the model
-    models: dict = {}
-    if compiled:
-        models["fast"] = copy_channels_last(model)
-        models["compiled"] = torch.compile(models["fast"], dynamic=False)
-        if onnx:
-            from qfm.onnx_runtime import onnx_model
-
-            models["onnx"] = onnx_model(model, meta, threads=model_threads)
-
-    @torch.no_grad()
-    def whole(layout: str) -> float:
-        torch.set_num_threads(model_threads)
-        t = time.perf_counter()
-        for b in range(0, len(crops), batch):
-            models[layout](crops[b:b + batch])
-        torch.set_num_threads(threads)
-        return time.perf_counter() - t
-
-    sides = [("predict", predict), ("backbone", bare)] + ([("model", whole)] if models else [])
-    layouts = {"predict": ("fast", "plain", "onnx")[:3 if onnx else 2],
-               "backbone": ("fast", "plain", "nchw"), "model": tuple(models)}
-    warm = {f"{n}_{lay}": f(lay)  # warm-up: workers, page cache, kernel choices, the ONNX
-            for n, f in sides for lay in layouts[n]}  # export, the compilation
-    times: dict = {f"{n}_{lay}": [] for n, _ in sides for lay in layouts[n]}
-    for _ in range(repeats):
-        for n, f in sides:
-            for lay in layouts[n]:
-                times[f"{n}_{lay}"].append(f(lay))
-    n = len(files)
-    rate = {k: round(n / statistics.median(v), 2) for k, v in times.items()}
-    per = lambda a, b: round(statistics.median(y / x for x, y in zip(times[a], times[b])), 3)  # noqa: E731
-    return {"checkpoint": Path(checkpoint).name, "backbone": cfg["model"]["backbone"],
-            "img_size": size, "crops_per_image": k, "short_side": pre.get("short_side"),
-            "images": n, "batch": batch, "predict_workers": workers,
-            **{f"{k}_images_per_s": v for k, v in rate.items()},
-            "ratio_predict_over_backbone": per("predict_fast", "backbone_fast"),
-            "speedup_channels_last": per("predict_fast", "predict_plain"),
-            "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain"),
-            "speedup_nhwc_over_nchw_backbone": per("backbone_fast", "backbone_nchw"),
-            **(onnx_versions(session_threads=model_threads) | {
-                "speedup_onnx_over_channels_last": per("predict_onnx", "predict_fast"),
-                "speedup_onnx_over_plain": per("predict_onnx", "predict_plain")}
-               if onnx else {"onnx": "not timed"}),
-            **({"model_compiled_first_call_s": round(warm["model_compiled"], 1),
-                "speedup_compile_model": per("model_compiled", "model_fast")} if models else {}),
-            **({"speedup_onnx_model": per("model_onnx", "model_fast")} if "onnx" in models
-               else {})}
-
-
-def onnx_versions(**extra) -> dict:
-    """The ONNX Runtime, onnx and onnxscript versions a result was measured with."""
-    import onnx
-    import onnxruntime
-    import onnxscript
-
-    return {"onnx": {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__,
-                     "onnxscript": onnxscript.__version__, **extra}}
-
-
-def copy_channels_last(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``module`` with NHWC weights (the fast CPU path)."""
-    return copy.deepcopy(module).to(memory_format=torch.channels_last)
-
-
-def conv_roofline(threads: int, side: int = 56, channels: int = 64, repeats: int = 5) -> dict:
-    """This machine's attained rate of a dense 3×3 convolution (NHWC, fp32, batch 16): the
-    practical ceiling a convolutional backbone's GFLOP/s can be read against (Lite0's
-    depthwise convolutions are memory-bound and sit below it)."""
-    torch.set_num_threads(threads)
-    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval() \
-        .to(memory_format=torch.channels_last)
-    x = torch.rand(16, channels, side, side).contiguous(memory_format=torch.channels_last)
-    flops = 2 * 16 * channels * channels * 9 * side * side
-    with torch.no_grad():
-        conv(x)
-        t = time.perf_counter()
-        for _ in range(repeats):
-            conv(x)
-        sec = (time.perf_counter() - t) / repeats
-    return {"conv3x3_gflop_per_s": round(flops / sec / 1e9, 1), "threads": threads,
-            "shape": [16, channels, side, side]}
-
-
-def backbone_gflops(model: torch.nn.Module, size: int) -> float:
-    """GFLOPs of one image through ``model`` at ``size``×``size`` (torch's flop counter)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, 3, size, size))
-    return counter.get_total_flops() / 1e9

@@ -42,8 +42,11 @@ RATIOS = (
      ("ratio_median",), STEP_CACHED_FLOOR, "max"),
     ("step_image", "step_cost", "image-model step: QFM ÷ baseline", ("ratio_median",),
      1.5, "max"),
-    ("predict_shipped", "predict_throughput", "predict ÷ backbone, shipped model",
+    ("predict_shipped", "predict_throughput", "predict ÷ backbone, shipped model, torch",
      ("profiles", "shipped", "ratio_predict_over_backbone"), 0.9, "min"),
+    ("predict_shipped_onnx", "predict_throughput",
+     "predict ÷ model, shipped model, ONNX Runtime",
+     ("profiles", "shipped", "ratio_predict_onnx_over_model_onnx"), 0.9, "min"),
     ("predict_paper", "predict_throughput", "predict ÷ backbone, paper profile",
      ("profiles", "paper", "ratio_predict_over_backbone"), 0.8, "min"),
     ("loader_cache", "loader_throughput", "loader ÷ model, resize cache",
@@ -53,6 +56,8 @@ RATIOS = (
     ("gpu_predict", "gpu_check", "GPU: predict ÷ backbone",
      ("predict", "ratio_predict_over_backbone"), 0.8, "min"),
 )
+
+
 def load_results(folder: str | Path) -> dict[str, dict | None]:
     """Every known benchmark's JSON under ``folder`` (None where absent or unreadable)."""
     out: dict[str, dict | None] = {}
@@ -64,7 +69,8 @@ def load_results(folder: str | Path) -> dict[str, dict | None]:
     return out
 
 
-def _get(obj: dict | None, path: tuple[str, ...]):
+def lookup(obj: dict | None, path: tuple[str, ...]):
+    """``obj[path[0]][path[1]]…``, None where a key is missing."""
     for key in path:
         if not isinstance(obj, dict) or key not in obj:
             return None
@@ -119,7 +125,7 @@ def _conditions(name: str, path: tuple[str, ...], r: dict) -> str:
     if name == "step_cost":
         return f"{_model(r.get('backbone'), r.get('img_size'))}, batch {r.get('batch')}"
     if name == "predict_throughput":
-        p = _get(r, path[:2]) or {}
+        p = lookup(r, path[:2]) or {}
         when = f", measured {str(p['measured'])[:10]}" if p.get("carried_over") else ""
         return f"{_model(p.get('backbone'), p.get('img_size'))}, " \
                f"{p.get('crops_per_image')} crops{when}"
@@ -139,7 +145,7 @@ def ratio_table(results: dict[str, dict | None]) -> pd.DataFrame:
     rows = []
     for key, name, label, path, target, kind in RATIOS:
         r = results.get(name)
-        value = _get(r, path)
+        value = lookup(r, path)
         missing = NOT_RUN if name == "gpu_check" else NOT_MEASURED
         ran = gpu_ran(r) if name == "gpu_check" else not (r is None or r.get("status")
                                                            or r.get("dry_run"))
@@ -259,7 +265,8 @@ def machine_shown(results: dict[str, dict | None]) -> Table:
     return html_table(machine_table(results), {"seconds": ".0f"}, notes=LOAD_NOTE)
 
 
-def _fmt(value, spec: str = ".2f") -> str:
+def value_text(value, spec: str = ".2f") -> str:
+    """``value`` formatted, :data:`NOT_MEASURED` where it is None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NOT_MEASURED
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
@@ -279,29 +286,27 @@ def cpu_default_model(results: dict[str, dict | None]) -> str:
 def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     """The values the page's prose quotes, as text (:data:`NOT_MEASURED` where absent): each
     ratio (:data:`RATIOS`' keys) and its ``<key>_verdict``, the rates behind them, the CPU
-    default's model, the pipeline's total, date and load, the machine. Loaded or not."""
+    default's model, the pipeline's total, date and load, the machine. Loaded or not. The rest
+    of ``qfm predict``'s: :func:`qfm.report.performance_predict.predict_values`."""
     out = {}
     for row in ratio_table(results).itertuples():
-        out[row.key] = _fmt(row.ratio)
+        out[row.key] = value_text(row.ratio)
         out[f"{row.key}_verdict"] = verdict(row.met)
     out["cpu_default_model"] = cpu_default_model(results)
-    out["step_image_params_m"] = _fmt(_get(results, ("step_cost", "backbone_params_m")), ".1f")
+    out["step_image_params_m"] = value_text(lookup(results, ("step_cost", "backbone_params_m")),
+                                            ".1f")
     lt = results.get("loader_throughput") or {}
-    out["loader_workers"] = _fmt(lt.get("workers"), "d")
-    out["loader_model_ips"] = _fmt(lt.get("model_images_per_s"), ".2f")
+    out["loader_workers"] = value_text(lt.get("workers"), "d")
+    out["loader_model_ips"] = value_text(lt.get("model_images_per_s"), ".2f")
     for k in ("no_cache", "cache_png", "cache_jpg"):
-        out[f"loader_{k}_ips"] = _fmt(_get(lt, ("loaders", k, "images_per_s")), ".0f")
-    pt = results.get("predict_throughput") or {}
-    for key, field in (("predict", "predict_images_per_s"), ("backbone", "backbone_images_per_s"),
-                       ("decode", "decode_crop_images_per_s_one_process")):
-        out[f"predict_paper_{key}_ips"] = _fmt(_get(pt, ("profiles", "paper", field)), ".3g")
-    out.update(shipped_values(_get(pt, ("profiles", "shipped")) or {}))
+        out[f"loader_{k}_ips"] = value_text(lookup(lt, ("loaders", k, "images_per_s")), ".0f")
     ps = results.get("pipeline_stages") or {}
     total = sum(s.get("seconds") or 0 for s in ps.get("stages") or [])
-    out["pipeline_total_minutes"] = _fmt(total / 60 if total else None, ".0f")
-    out["pipeline_date"] = _fmt(measured_at(ps)[:10] or None)
+    out["pipeline_total_minutes"] = value_text(total / 60 if total else None, ".0f")
+    out["pipeline_date"] = value_text(measured_at(ps)[:10] or None)
     out["pipeline_load"] = load_text(ps) or NOT_MEASURED
-    out["pipeline_source"] = _fmt(ps.get("source")) + (" (smoke)" if ps.get("smoke") else "")
+    out["pipeline_source"] = value_text(ps.get("source")) + (" (smoke)" if ps.get("smoke")
+                                                             else "")
     out["pipeline_lock"] = lock_text(ps.get("dvc_lock"))
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
     loads = [v for r in measured for v in (machine_load(r)[0],) if v is not None]
@@ -314,27 +319,6 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     out["gpu_status"] = _machine(gpu).get("gpu") if gpu_ran(gpu) else NOT_RUN
     out.update({} if gpu_ran(gpu) else {"gpu_predict": NOT_RUN, "gpu_predict_verdict": NOT_RUN})
     return out
-
-
-def shipped_values(r: dict) -> dict[str, str]:
-    """The shipped model's predict entry as text: images/s of the fast (NHWC) and plain paths
-    and of the bare backbone, the speed-up, its preprocessing, the backbone's GFLOPs per image,
-    the GFLOP/s predict attains and the share of this machine's dense-convolution rate."""
-    roof = r.get("roofline") or {}
-    return {"predict_shipped_ips": _fmt(r.get("predict_fast_images_per_s"), ".3g"),
-            "predict_shipped_plain_ips": _fmt(r.get("predict_plain_images_per_s"), ".3g"),
-            "predict_shipped_backbone_ips": _fmt(r.get("backbone_fast_images_per_s"), ".3g"),
-            "predict_shipped_speedup": _fmt(r.get("speedup_channels_last"), ".2f"),
-            "predict_shipped_nchw_ips": _fmt(r.get("backbone_nchw_images_per_s"), ".3g"),
-            "nhwc_over_nchw": _fmt(r.get("speedup_nhwc_over_nchw_backbone"), ".2f"),
-            "predict_shipped_side": _fmt(r.get("img_size"), "d"),
-            "predict_shipped_gflops": _fmt(r.get("backbone_gflops_per_image"), ".2f"),
-            "predict_shipped_gflop_s": _fmt(r.get("predict_gflop_per_s"), ".0f"),
-            "conv_gflop_s": _fmt(roof.get("conv3x3_gflop_per_s"), ".0f"),
-            "predict_shipped_roof_share": _fmt(None if r.get("predict_share_of_conv_rate") is None
-                                               else 100 * r["predict_share_of_conv_rate"], ".0f"),
-            "predict_shipped_target_ips": _fmt(r.get("target_images_per_s"), "g"),
-            "predict_shipped_goal_ips": _fmt(r.get("goal_images_per_s"), "g")}
 
 
 def lock_text(lock: dict | None) -> str:

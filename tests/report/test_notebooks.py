@@ -21,6 +21,7 @@ from qfm.report import (
     budget,
     livec_views,
     performance,
+    performance_predict,
     plan_page,
     protocol_cost,
     protocol_page,
@@ -169,8 +170,10 @@ def test_every_glue_name_the_book_reads_from_figures_is_glued(inputs, record, tm
 def test_every_glue_name_the_book_reads_from_performance_is_glued():
     results = performance.load_results(ROOT / "benchmarks" / "results")
     glued = (literal_glue("performance") | set(performance.summary_values(results))
+             | set(performance_predict.predict_values(results))
              | set(budget.values(results["pipeline_stages_before"],
                                  results["pipeline_stages"])))
     read = glued_by_book("performance")
-    assert {"ratio_table", "stage_table", "pipeline_total_minutes", "budget_verdict"} <= read
+    assert {"ratio_table", "stage_table", "pipeline_total_minutes", "budget_verdict",
+            "predict_shipped_onnx_ips", "predict_shipped_meets_target"} <= read
     assert not read - glued, sorted(read - glued)

@@ -1,7 +1,9 @@
-"""qfm.report.performance: absent results read "not measured yet"; targets are judged both ways;
-every value is shown with its load (never withheld); the study's own step ratio is reported
-apart from the image model's; the tables stay narrow; the ratio figure is drawn from the same
-table (bars only where measured)."""
+"""qfm.report.performance (and performance_predict): absent results read "not measured yet";
+targets are judged both ways; every value is shown with its load (never withheld); the study's
+own step ratio is reported apart from the image model's; predict's target is judged per runtime
+(torch, ONNX Runtime), and a result from before ONNX Runtime was timed reads "not measured yet"
+where it lacks a key; the tables stay narrow; the ratio figure is drawn from the same table
+(bars only where measured)."""
 
 import json
 import math
@@ -11,6 +13,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from qfm.report import performance as perf
+from qfm.report import performance_predict as pp
 from qfm.report import pipeline_stages as stages
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
@@ -28,6 +31,8 @@ def test_nothing_measured(tmp_path):
     assert values["step_cached"] == perf.NOT_MEASURED == values["load_range"]
     assert values["step_cached_verdict"] == perf.NOT_MEASURED
     assert values["pipeline_total_minutes"] == perf.NOT_MEASURED
+    predict = pp.predict_values(results)
+    assert set(predict.values()) == {perf.NOT_MEASURED}  # every one, none fails
     assert stages.stage_table(None).empty
     assert perf.NOT_MEASURED in stages.stage_shown(None).markup
     assert perf.NOT_RUN in perf.gpu_table(None).markup
@@ -150,6 +155,7 @@ def test_a_loaded_run_is_flagged_in_its_table_and_its_values_still_shown():
     assert not perf.is_loaded(idle) and not perf.is_loaded(None)
     assert perf.load_text(LOADED) == "5.3 / 2 loaded" and perf.load_text(idle) == "1.1 / 2"
     v = perf.summary_values({"predict_throughput": LOADED})
+    v |= pp.predict_values({"predict_throughput": LOADED})
     assert v["predict_paper_predict_ips"] == "0.13"  # shown, loaded or not
     assert v["predict_paper"] == "0.98" and v["predict_paper_verdict"] == "met"
     assert (v["predict_shipped"], v["predict_shipped_verdict"]) == ("0.95", "met")  # ≥ 0.9
@@ -165,6 +171,77 @@ def test_a_loaded_run_is_flagged_in_its_table_and_its_values_still_shown():
     assert m.set_index("benchmark").at["step_cost_cached", "measured"] == perf.NOT_MEASURED
 
 
+def shipped_result(**shipped) -> dict:
+    """A predict_throughput result whose shipped entry is ``shipped`` (idle machine)."""
+    return {"predict_throughput": {
+        "profiles": {"shipped": {"backbone": "tf_efficientnet_lite0", "img_size": 500,
+                                 "crops_per_image": 1, "target_images_per_s": 7.0,
+                                 "goal_images_per_s": 10.0, **shipped}},
+        "machine": {"load_average_before": [0.9, 1, 1], "load_average_after": [1.0, 1, 1],
+                    "cpu_cores": 2}}}
+
+
+BEFORE_ONNX = {"predict_fast_images_per_s": 6.38, "backbone_fast_images_per_s": 6.83,
+               "ratio_predict_over_backbone": 0.982, "predict_workers": 1}
+WITH_ONNX = {**BEFORE_ONNX, "predict_fast_images_per_s": 4.7, "ratio_predict_over_backbone": 0.93,
+             "predict_fast_w0_images_per_s": 6.4, "speedup_w0_over_workers": 1.362,
+             "faster_torch_workers": 0, "predict_onnx_images_per_s": 19.4,
+             "model_onnx_images_per_s": 20.1, "ratio_predict_onnx_over_model_onnx": 0.965,
+             "speedup_onnx_over_channels_last": 4.128, "speedup_onnx_over_torch_w0": 3.031,
+             "onnx": {"onnxruntime": "1.32.0", "session_threads": 2, "spin": False}}
+
+
+def test_predict_on_both_runtimes_says_which_one_meets_the_target():
+    results = shipped_result(**WITH_ONNX)
+    v = perf.summary_values(results) | pp.predict_values(results)
+    assert (v["predict_shipped_onnx"], v["predict_shipped_onnx_verdict"]) == ("0.96", "met")
+    assert (v["predict_shipped"], v["predict_shipped_verdict"]) == ("0.93", "met")
+    assert (v["predict_shipped_onnx_ips"], v["predict_shipped_onnx_model_ips"]) == ("19.4", "20.1")
+    assert (v["predict_shipped_onnx_speedup"], v["predict_shipped_onnx_over_w0"]) == \
+        ("4.13", "3.03")
+    assert v["predict_shipped_onnx_threads"] == "2"
+    assert (v["predict_shipped_w0_ips"], v["predict_shipped_w0_speedup"]) == ("6.4", "1.36")
+    assert v["predict_shipped_faster_policy"].startswith("decoding in the main process")
+    assert v["predict_shipped_onnx_target_verdict"] == "met"  # 19.4 ≥ 7 and 0.965 ≥ 0.9
+    assert v["predict_shipped_torch_target_verdict"] == "missed"  # 4.7 < 7
+    assert v["predict_shipped_meets_target"] == "ONNX Runtime"
+    assert v["predict_shipped_meets_goal"] == "ONNX Runtime"  # 19.4 ≥ 10
+    slow = shipped_result(**{**WITH_ONNX, "ratio_predict_onnx_over_model_onnx": 0.5})
+    assert pp.predict_values(slow)["predict_shipped_meets_target"] == "none"  # ratio missed
+    both = shipped_result(**{**WITH_ONNX, "predict_fast_images_per_s": 8.0,
+                             "faster_torch_workers": 1})
+    b = pp.predict_values(both)
+    assert (b["predict_shipped_meets_target"], b["predict_shipped_meets_goal"]) == \
+        ("torch and ONNX Runtime", "ONNX Runtime")
+    assert b["predict_shipped_faster_policy"] == "1 decoding worker (the default)"
+    rows = perf.ratio_table(results).set_index("key")
+    assert "ONNX Runtime" in rows.at["predict_shipped_onnx", "ratio_name"]
+    assert "torch" in rows.at["predict_shipped", "ratio_name"]
+    assert rows.at["predict_shipped_onnx", "met"] is True
+
+
+def test_a_result_from_before_onnx_reads_not_measured_yet_where_it_lacks_a_key():
+    results = shipped_result(**BEFORE_ONNX)
+    v = perf.summary_values(results) | pp.predict_values(results)
+    for key in ("predict_shipped_onnx", "predict_shipped_onnx_verdict", "predict_shipped_onnx_ips",
+                "predict_shipped_onnx_model_ips", "predict_shipped_onnx_speedup",
+                "predict_shipped_onnx_threads", "predict_shipped_w0_ips",
+                "predict_shipped_faster_policy", "predict_shipped_onnx_target_verdict"):
+        assert v[key] == perf.NOT_MEASURED, key
+    assert (v["predict_shipped_ips"], v["predict_shipped"]) == ("6.38", "0.98")
+    assert v["predict_shipped_torch_target_verdict"] == "missed"  # 6.38 < 7
+    assert v["predict_shipped_meets_target"] == f"none (ONNX Runtime: {perf.NOT_MEASURED})"
+    fast = shipped_result(**{**BEFORE_ONNX, "predict_fast_images_per_s": 9.1})
+    assert pp.predict_values(fast)["predict_shipped_meets_target"] == \
+        f"torch (ONNX Runtime: {perf.NOT_MEASURED})"
+    row = perf.ratio_table(results).set_index("key").loc["predict_shipped_onnx"]
+    assert math.isnan(row["ratio"]) and row["conditions"] == perf.NOT_MEASURED
+    assert row["met"] is None
+    stored = json.loads(json.dumps(results))  # "onnx": "not timed" (--no-onnx) is no dict
+    stored["predict_throughput"]["profiles"]["shipped"]["onnx"] = "not timed"
+    assert pp.predict_values(stored)["predict_shipped_onnx_threads"] == perf.NOT_MEASURED
+
+
 @pytest.mark.skipif(not RESULTS.is_dir(), reason="no committed benchmark results")
 def test_the_committed_results_make_narrow_tables_without_withheld_values():
     results = perf.load_results(RESULTS)
@@ -174,7 +251,7 @@ def test_the_committed_results_make_narrow_tables_without_withheld_values():
     for table in tables:
         assert "withheld" not in table.markup.lower()
         assert len(table.frame.columns) <= 6  # fits the page at 1280 px
-    values = perf.summary_values(results)
+    values = perf.summary_values(results) | pp.predict_values(results)
     assert not any("withheld" in text for text in values.values())
     assert values["step_cached_verdict"] in ("met", "missed")  # the study's own step ratio
     assert values["cpu_default_model"].startswith("tf_efficientnet_lite0 at ")

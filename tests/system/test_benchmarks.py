@@ -1,6 +1,7 @@
 """benchmarks/: one machine record and one way to store results for all of them, the GPU
-check's CPU-safe paths, the pipeline-stage timer's parsers, the loader benchmark at toy size.
-The measurements themselves are not asserted (machine-dependent)."""
+check's CPU-safe paths, the pipeline-stage timer's parsers, the loader benchmark at toy size,
+the shipped model's interleaved rounds and per-runtime verdicts. The measurements themselves
+are not asserted (machine-dependent)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCH))  # the scripts' shared harness (benchmarks/harness.py)
+sys.path.insert(0, str(BENCH))  # the scripts' shared modules (benchmarks/harness.py, shipped.py)
+SHARED = {"harness", "shipped"}  # imported by the scripts; no script, no result of their own
 
 
 def load(name: str):
@@ -27,8 +29,8 @@ def load(name: str):
 
 
 def test_every_benchmark_stores_through_the_shared_record_and_imports_no_sibling():
-    scripts = sorted(p for p in BENCH.glob("*.py") if p.stem not in ("run_all", "harness"))
-    siblings = {p.stem for p in BENCH.glob("*.py")} - {"harness"}
+    scripts = sorted(p for p in BENCH.glob("*.py") if p.stem not in {"run_all", *SHARED})
+    siblings = {p.stem for p in BENCH.glob("*.py")} - SHARED
     assert len(scripts) >= 6
     for path in scripts:
         tree = ast.parse(path.read_text())
@@ -43,9 +45,10 @@ def test_every_benchmark_stores_through_the_shared_record_and_imports_no_sibling
 
 
 def test_record_is_the_schema_the_performance_page_reads(tmp_path, capsys):
+    from harness import Record
+
     from qfm import paths
     from qfm.report import performance
-    from harness import Record
 
     result = Record("step_cost").finish({"ratio_median": 1.2}, tmp_path / "step_cost.json")
     assert json.loads(capsys.readouterr().out) == result
@@ -236,8 +239,9 @@ def test_every_stored_cpu_default_result_times_the_lite0_upstream_at_the_study_s
 
 
 def test_the_harness_cpu_default_is_params_yaml():
-    from qfm.config import read_params, to_dict
     from harness import cpu_default
+
+    from qfm.config import read_params, to_dict
 
     raw = read_params(BENCH.parent / "params.yaml")
     model = to_dict(cpu_default())["model"]
@@ -279,3 +283,31 @@ def test_pipeline_stages_keeps_when_the_run_was_and_its_load():
     assert run["load_average_start"] == [3.75, 3.88, 3.98]
     assert run["load_average_end"] == [1.3, 1.08, 1.8]
     assert ps.parse_log(LOG.splitlines())["run"]["load_average_start"] is None
+
+
+def test_the_shipped_sides_alternate_and_ratios_are_medians_of_rounds():
+    from shipped import interleave, per_round
+
+    calls = []
+    clock = {"a": iter([9.0, 1.0, 2.0, 4.0]), "b": iter([9.0, 2.0, 2.0, 2.0])}
+
+    def side(name):
+        return lambda: calls.append(name) or next(clock[name])
+
+    warm, times = interleave({"a": side("a"), "b": side("b")}, repeats=3)
+    assert calls == ["a", "b"] * 4  # warm-up, then three rounds, alternating
+    assert warm == {"a": 9.0, "b": 9.0} and times == {"a": [1.0, 2.0, 4.0], "b": [2.0, 2.0, 2.0]}
+    assert per_round(times, "a", "b") == 1.0  # a's rate ÷ b's per round: 2, 1, 0.5
+
+
+def test_predict_throughput_says_which_runtime_meets_the_target():
+    pt = load("predict_throughput")
+    res = {"predict_fast_images_per_s": 4.7, "ratio_predict_over_backbone": 0.95,
+           "predict_onnx_images_per_s": 12.0, "ratio_predict_onnx_over_model_onnx": 0.92}
+    assert pt.verdicts(res) == {"meets_target_by_runtime": {"torch": False, "onnx": True},
+                                "meets_goal_by_runtime": {"torch": False, "onnx": True}}
+    res["ratio_predict_onnx_over_model_onnx"] = 0.5  # fast, but predict loses half the model
+    assert pt.verdicts(res)["meets_target_by_runtime"]["onnx"] is False
+    torch_only = {"predict_fast_images_per_s": 8.0, "ratio_predict_over_backbone": 0.95}
+    assert pt.verdicts(torch_only) == {"meets_target_by_runtime": {"torch": True},
+                                       "meets_goal_by_runtime": {"torch": False}}
