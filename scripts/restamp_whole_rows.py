@@ -77,7 +77,9 @@ def restamp(kind: str, args, old: Path) -> int:
     if left:
         print(f"restamp: left stale (not current under {args.old_rev} either): "
               + ", ".join(f.name for f in left), file=sys.stderr)
-    stamp = {"from_rev": args.old_rev, "why": args.why,
+    rev = subprocess.run(["git", "rev-parse", args.old_rev], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    stamp = {"from_rev": rev, "why": args.why,
              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     for f, code in todo:
         row = read_row(f)

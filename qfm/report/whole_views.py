@@ -36,7 +36,7 @@ def status_values(inputs: StudyInputs) -> dict[str, str]:
         return {"whole_status": f"{NOT_MEASURED} (no row committed in "
                                 f"{inputs.measured_whole})",
                 "whole_splits": "0", "whole_lr": NOT_MEASURED, "whole_crop": crop,
-                "whole_cap": NOT_MEASURED}
+                "whole_cap": NOT_MEASURED, **_caps(inputs)}
     rows = inputs.whole_rows
     per = rows.groupby("variant")["seed"].nunique() if len(rows) else pd.Series(dtype=int)
     full = [v for v in inputs.whole_variants if per.get(v, 0) > 0]
@@ -54,7 +54,14 @@ def status_values(inputs: StudyInputs) -> dict[str, str]:
               f"was cut short)" if cap else f"no run of {len(rows)} kept its last allowed "
               f"epoch") if len(rows) else NOT_MEASURED
     return {"whole_status": text, "whole_splits": str(splits), "whole_lr": lr,
-            "whole_crop": crop, "whole_cap": at_cap}
+            "whole_crop": crop, "whole_cap": at_cap, **_caps(inputs)}
+
+
+def _caps(inputs: StudyInputs) -> dict[str, str]:
+    """``whole_epochs`` and ``whole_tune_epochs``: the split runs' and tuning runs' caps."""
+    w = inputs.raw.get("whole") or {}
+    return {"whole_epochs": str(w.get("epochs", "–")),
+            "whole_tune_epochs": str((w.get("tune") or {}).get("epochs", "–"))}
 
 
 def stats_table(inputs: StudyInputs) -> Table:

@@ -68,7 +68,7 @@ class WholeConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(10)))  # CLIVE's splits
     lr_backbone: float | str = "auto"  # the upstream's AdamW peak rate; auto = tuned
     lr_head: float | str = "frozen"  # frozen = the frozen study's tuned rate of the variant
-    epochs: int | str = 20  # most epochs (the best validation epoch is kept)
+    epochs: int | str = 30  # most epochs (the best validation epoch is kept)
     patience: int = 5  # stop after this many epochs without a better validation SRCC (0 = off)
     crop: int | str = 224  # side of the random training crops (and of crops:N views)
     views: int = 2  # a student's pseudo-labelled views per training photo
