@@ -46,6 +46,7 @@ from qfm import paths
 from qfm.config import RunConfig, override
 from qfm.core.inference import load_model
 from qfm.paper import profile_section
+from qfm.predict import default_workers
 
 PROFILES = {  # photos to score (start-up costs small), their size
     "shipped": (96, (500, 500)),  # CLIVE's photos are 500×500
@@ -141,7 +142,7 @@ def main() -> None:
         args.out = "-" if args.out == p.get_default("out") else args.out
     record = Record("predict_throughput")
     cores = len(os.sched_getaffinity(0))
-    workers = min(4, cores // 2) if args.workers is None else args.workers  # predict's default
+    workers = default_workers("cpu", cores) if args.workers is None else args.workers
     out = {"batch": args.batch, "repeats": args.repeats, "target_ratio": TARGET,
            "goal": f"shipped, per runtime: >= {TARGET_RATE:g} images/s (goal {GOAL_RATE:g}), "
                    f"predict ÷ its bare model (torch: the backbone) >= {TARGET}",

@@ -102,7 +102,7 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
     """
     from qfm.core.inference import load_model
     from qfm.data.transforms import short_side
-    from qfm.predict import ImageFiles, score_files
+    from qfm.predict import ImageFiles, default_workers, score_files
 
     model, meta = load_model(checkpoint, "cpu", channels_last=False)
     cfg = meta["config"]
@@ -111,7 +111,7 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
     resize = short_side(int(pre["short_side"])) if pre.get("short_side") else None
     threads = torch.get_num_threads()  # predict's, before it lowers torch's for its workers
     cores = len(os.sched_getaffinity(0))
-    workers = min(4, cores // 2) if workers is None else workers  # predict's default
+    workers = default_workers("cpu", cores) if workers is None else workers
     model_threads = max(1, min(threads, cores - workers))  # the cores predict leaves torch
     if onnx is None:
         onnx = importlib.util.find_spec("onnxruntime") is not None
@@ -148,13 +148,16 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
              "predict_plain": predict(workers, channels_last=False),
              "backbone_plain": on_crops(backbone, model_threads),
              "backbone_nchw": on_crops(backbone, model_threads, nchw=True),
-             "predict_fast_w0": predict(0)}
-    session = {"threads": threads, "spin": not workers}  # the session predict builds
+             "predict_fast_w1": predict(1)}  # the other policy on 2 cores: one decoder
+    if workers:
+        sides["predict_fast_w0"] = predict(0)
+    onnx_workers = default_workers("cpu", cores, "onnx")
+    session = {"threads": threads, "spin": not onnx_workers}  # the session predict builds
     if onnx:
         from qfm.onnx_runtime import OrtModel, export
 
         ort = OrtModel(export(model, cfg["model"]), **session)
-        sides |= {"predict_onnx": predict(workers, runtime="onnx"),
+        sides |= {"predict_onnx": predict(onnx_workers, runtime="onnx"),
                   "model_onnx": on_crops(ort, threads)}
     if compiled:
         eager = copy_channels_last(model)
@@ -162,6 +165,8 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
                   "model_compiled": on_crops(torch.compile(eager, dynamic=False),
                                              model_threads)}
     warm, times = interleave(sides, repeats)
+    if not workers:  # predict's default is the no-decoder policy: one timing serves both
+        times["predict_fast_w0"] = times["predict_fast"]
     n = len(files)
 
     def per(a: str, b: str) -> float:
@@ -176,8 +181,9 @@ def shipped_vs_backbone(checkpoint: str | Path, files: list[str], repeats: int =
            "speedup_channels_last": per("predict_fast", "predict_plain"),
            "speedup_channels_last_backbone": per("backbone_fast", "backbone_plain"),
            "speedup_nhwc_over_nchw_backbone": per("backbone_fast", "backbone_nchw"),
-           "speedup_w0_over_workers": per("predict_fast_w0", "predict_fast")}
-    out["faster_torch_workers"] = 0 if out["speedup_w0_over_workers"] > 1 else workers
+           "speedup_w0_over_workers": per("predict_fast_w0", "predict_fast_w1"),
+           "predict_onnx_workers": onnx_workers}
+    out["faster_torch_workers"] = 0 if out["speedup_w0_over_workers"] > 1 else 1
     if onnx:
         out |= onnx_versions(session_threads=threads, spin=session["spin"]) | {
             "ratio_predict_onnx_over_model_onnx": per("predict_onnx", "model_onnx"),

@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--crops", type=int, default=None, help="deterministic crops per image "
                     "(default: the checkpoint's train.test_crops)")
     sp.add_argument("--workers", type=int, default=None, help="decoding processes "
-                    "(default: half the CPU cores, at most 4; up to 8 with a GPU)")
+                    "(default: none on 2 CPU cores, else half the cores, at most 4; up to 8 "
+                    "with a GPU)")
     sp.add_argument("--runtime", default="torch", help="torch (default) | onnx: ONNX Runtime "
                     "on the CPU, exported once per checkpoint (pip install 'qfm[onnx]')")
     sp.set_defaults(func=cmd_predict)

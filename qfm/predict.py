@@ -150,6 +150,17 @@ def collate(items) -> dict:
             "failed": [(i, e) for i, _, e in items if e]}
 
 
+def default_workers(device_type: str, cores: int, runtime: str = "torch") -> int:
+    """Decoding processes ``qfm predict`` starts by default. A GPU needs many decoders; on a
+    CPU they share the model's cores. torch on 2 cores: none (decoding between batches, the
+    model on both cores: 11.2 against 7.2 images/s with one decoder and one model thread);
+    ONNX Runtime, whose idle threads sleep, keeps one decoder beside its session (27.4 images/s
+    with it). Else half the cores, at most 4. Shipped model, ``benchmarks/predict_throughput.py``."""
+    if device_type == "cuda":
+        return min(8, cores - 1)
+    return 0 if cores <= 2 and runtime == "torch" else min(4, max(1, cores // 2))
+
+
 def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
                 batch_size: int = 32, device: str = "auto", crops_per_image: int | None = None,
                 workers: int | None = None, amp: bool = True,
@@ -204,8 +215,8 @@ def score_files(inputs: list[str], checkpoint: str | Path | None = None, *,
     ds = ImageFiles(files, int(cfg["model"]["img_size"]), n, resize)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count() or 1
-    if workers is None:  # a GPU needs many decoders; on CPU decoders share the model's cores
-        workers = min(8, cores - 1) if dev.type == "cuda" else min(4, cores // 2)
+    if workers is None:
+        workers = default_workers(dev.type, cores, "onnx" if onnx else "torch")
     workers = max(0, min(workers, math.ceil(len(files) / batch_size)))
     loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate, num_workers=workers,
                         pin_memory=dev.type == "cuda")
