@@ -158,7 +158,8 @@ def tuning_table(inputs: StudyInputs) -> Table:
             line[f"{knob} {getattr(r, knob):g}"] = (
                 f"{r.val_srcc:.3f} (best epoch {r.best_epoch + 1} of {r.epochs}; "
                 f"cap {r.max_epochs})")
-        pick = (tuned.get("chosen") or {}).get(v)
+        pick = (tuned.get("chosen") or {}).get(v) or (  # the index names each as it is tuned
+            (inputs.whole_index or {}).get("knobs") or {}).get(v)
         line["runs at"] = (f"{knob} {pick[knob]:g}" if pick else "not chosen yet") + (
             " (its teacher's point)" if not len(got) and pick else "")
         table.append(line)
@@ -183,16 +184,19 @@ def tuning_figure(inputs: StudyInputs, out: Path) -> Path:
     knob = next(c for c in rows.columns if c not in TUNING_COLUMNS)
     fig, axes = plt.subplots(1, len(variants), figsize=(6.8, 2.8), sharey=True, squeeze=False)
     for ax, v in zip(axes[0], variants):
-        for j, r in enumerate(rows[rows["variant"] == v].sort_values("point").itertuples()):
-            x = range(1, len(r.val_curve) + 1)
-            ax.plot(x, r.val_curve, marker=".", color=f"C{j}", label=f"{getattr(r, knob):g}")
-            ax.plot(r.best_epoch + 1, r.val_curve[r.best_epoch], "o", mfc="none",
-                    color=f"C{j}", ms=8)
+        for r in rows[rows["variant"] == v].sort_values("point").itertuples():
+            x, c = range(1, len(r.val_curve) + 1), f"C{r.point}"  # a colour a grid point
+            ax.plot(x, r.val_curve, marker=".", color=c, label=f"{getattr(r, knob):g}")
+            ax.plot(r.best_epoch + 1, r.val_curve[r.best_epoch], "o", mfc="none", color=c, ms=8)
         ax.set_title(v)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation SRCC")
-    axes[0][-1].legend(title=knob, frameon=False)
+    seen = {}  # every grid point in one legend, whichever panel drew it
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, h)
+    axes[0][-1].legend(seen.values(), seen.keys(), title=knob, frameon=False)
     return save_figure(fig, path)
 
 

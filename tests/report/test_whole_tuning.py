@@ -24,7 +24,7 @@ def _tuning_tree(tmp_path, rows):
     return tmp_path
 
 
-def _inputs(whole_inputs, tmp_path, chosen=None):
+def _inputs(whole_inputs, tmp_path, chosen=None, knobs=None):
     raw = json.loads(json.dumps(whole_inputs.raw))
     raw["whole"]["tune"] = {"epochs": 20, "student": "teacher", "grid": {"lr_backbone": GRID}}
     root = _tuning_tree(tmp_path, [
@@ -34,7 +34,8 @@ def _inputs(whole_inputs, tmp_path, chosen=None):
         ("gate_qfm_p2_t100", 3.0e-4, 20, 0.99)])  # not the grid's point 2: hidden
     if chosen:
         (root / "tune.json").write_text(json.dumps({"chosen": chosen}))
-    return dataclasses.replace(whole_inputs, raw=raw, measured_whole=root)
+    index = {**(whole_inputs.whole_index or {}), "knobs": knobs or {}}
+    return dataclasses.replace(whole_inputs, raw=raw, measured_whole=root, whole_index=index)
 
 
 def test_tuning_shows_the_runs_of_the_grid_and_cap_only(whole_inputs, tmp_path):
@@ -45,6 +46,10 @@ def test_tuning_shows_the_runs_of_the_grid_and_cap_only(whole_inputs, tmp_path):
     table = whole_views.tuning_table(inputs)
     assert "0.840 (best epoch 2 of 3; cap 20)" in table.markup
     assert "0.99" not in table.markup and "not chosen yet" in table.markup
+    # before tune.json (every variant tuned), the index names each variant's point as it lands
+    early = _inputs(whole_inputs, tmp_path / "early", knobs={"baseline": {"lr_backbone": 3e-4}})
+    frame = whole_views.tuning_table(early).frame
+    assert frame.set_index("variant").loc["baseline", "runs at"] == "lr_backbone 0.0003"
     assert whole_views.tuning_figure(inputs, tmp_path / "fig").is_file()
 
 
