@@ -9,12 +9,12 @@ first row lands. JSON and matplotlib only (no torch).
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from qfm.files import read_json
 from qfm.report import ledger
 from qfm.report import livec as livec_report
 from qfm.report.figures import MIN_FONT, curves_figure, plt, save_figure
@@ -129,7 +129,7 @@ def tuning_rows(inputs: StudyInputs) -> pd.DataFrame:
     out = []
     for f in sorted((Path(inputs.measured_whole) / "tune").glob("*_p*_t*.json")):
         m = re.fullmatch(r"(.+)_p(\d+)_t(\d+)", f.stem)
-        row = json.loads(f.read_text())
+        row = read_json(f)
         i = int(m.group(2)) if m else -1
         if not m or i >= len(points) or row.get("max_epochs") != cap or any(
                 row.get(k) != v for k, v in points[i].items()):
@@ -148,7 +148,8 @@ def tuning_table(inputs: StudyInputs) -> Table:
     rows, w = tuning_rows(inputs), inputs.raw.get("whole") or {}
     if not len(rows):
         return note(f"tuning: {NOT_MEASURED}")
-    tuned = _optional_json(Path(inputs.measured_whole) / "tune.json") or {}
+    path = Path(inputs.measured_whole) / "tune.json"
+    tuned = read_json(path) if path.is_file() else {}
     knob = next(iter((w.get("tune") or {}).get("grid") or {"lr_backbone": []}))
     table = []
     for v in inputs.whole_variants:
@@ -181,7 +182,7 @@ def tuning_figure(inputs: StudyInputs, out: Path) -> Path:
         ax.text(0.5, 0.5, f"tuning curves: {NOT_MEASURED}", ha="center", va="center",
                 fontsize=MIN_FONT)
         return save_figure(fig, path)
-    knob = next(c for c in rows.columns if c not in TUNING_COLUMNS)
+    knob = next(iter((inputs.raw["whole"].get("tune") or {}).get("grid")))
     fig, axes = plt.subplots(1, len(variants), figsize=(6.8, 2.8), sharey=True, squeeze=False)
     for ax, v in zip(axes[0], variants):
         for r in rows[rows["variant"] == v].sort_values("point").itertuples():
@@ -199,10 +200,3 @@ def tuning_figure(inputs: StudyInputs, out: Path) -> Path:
     axes[0][-1].legend(seen.values(), seen.keys(), title=knob, frameon=False)
     return save_figure(fig, path)
 
-
-TUNING_COLUMNS = {"variant", "point", "seed", "val_srcc", "best_epoch", "epochs", "max_epochs",
-                  "val_curve", "minutes"}
-
-
-def _optional_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
