@@ -110,7 +110,7 @@ def worst_variant(inputs: StudyInputs) -> str:
 
 
 def default_rule_table(inputs: StudyInputs) -> Table:
-    """The default model's regime by rule (``results/study/default_rule.json``): each CLIVE
+    """The default model's regime by rule (``results/study/default_rule.json``): each LIVEC
     regime's winner on its own splits, then on the splits the competing regimes share."""
     rule = inputs.default_rule
     if not rule:

@@ -1,4 +1,4 @@
-"""Which regime the shipped scorer comes from: one rule over every CLIVE regime measured.
+"""Which regime the shipped scorer comes from: one rule over every LIVEC regime measured.
 
 The default model (``models/default.safetensors``) is the variant and regime with the best
 mean validation SRCC on CLIVE — never test. Two steps, so that each regime keeps its own rule:
@@ -102,6 +102,6 @@ def choose(measured: str | Path, min_splits: int = MIN_SPLITS) -> dict:
                            round(v, 4) if isinstance(v, float) else
                            bool(v) if isinstance(v, (bool, np.bool_)) else v)
                        for k, v in r.items()} for r in win.to_dict("records")],
-            "rule": (f"in each CLIVE regime the variant with the best mean validation SRCC "
+            "rule": (f"in each LIVEC regime the variant with the best mean validation SRCC "
                      f"over its splits; among regimes with >= {min_splits} splits, the one "
                      f"whose winner is best on the {len(common)} splits they share")}
