@@ -29,7 +29,7 @@ from qfm import paths
 
 HERE = Path(__file__).resolve().parent
 CPU = ("step_cost", "step_cost_cached", "predict_throughput", "loader_throughput",
-       "pipeline_stages")
+       "cache_throughput", "pipeline_stages")
 OTHER = ("gpu_check", "analyze_memory")  # run with --only
 SCRIPT = {"step_cost_cached": ("step_cost", ["--cached"])}  # a result of another script
 PIPELINE = {"smoke": ["--run", "--smoke", "--", "--keep-going"],

@@ -123,3 +123,70 @@ def default_rule_table(inputs: StudyInputs) -> Table:
                     "competes" if r["competes"] else "too few splits")}
         for r in rule["table"]])
     return html_table(df, notes=f"the rule: {rule['rule']}; validation only, test chose nothing")
+
+
+def _choice(chosen: dict | None) -> str:
+    """A tuned variant's values, e.g. ``rho 0.0125, lambda_qfm 1, lr 0.008``."""
+    if not chosen:
+        return "–"
+    return ", ".join(f"{k.split('.')[-1].replace('train.', '')} {v:g}"
+                     for k, v in sorted(chosen.items()))
+
+
+def _margins(stability: dict) -> dict[str, float]:
+    """Per tuned variant, the smallest gap between a knob's best and next-best value in the
+    study's own tuning (how close its choices were)."""
+    by: dict[tuple, list] = {}
+    for t in stability["trials"]:
+        if t["val_srcc_contiguous"] is not None:
+            by.setdefault((t["variant"], t["knob"]), []).append(t["val_srcc_contiguous"])
+    out: dict[str, float] = {}
+    for (v, _), vals in by.items():
+        if len(vals) > 1:
+            top = sorted(vals, reverse=True)
+            out[v] = min(out.get(v, float("inf")), top[0] - top[1])
+    return out
+
+
+def stability_table(inputs: StudyInputs) -> Table:
+    """The frozen LIVEC tuning rerun on tokens that differ by float rounding
+    (``benchmarks/tuning_stability.py``): each tuned variant's choice both ways, how far its
+    trials' validation SRCC moved, and how close its choices had been."""
+    st = inputs.stability
+    if not st:
+        return note(f"the tuning's stability: {NOT_MEASURED} (benchmarks/tuning_stability.py)")
+    margins = _margins(st)
+    rows = []
+    for v, moved in sorted(st["largest_change_by_variant"].items()):
+        a, b = st["chosen_contiguous"].get(v), st["chosen_channels_last"].get(v)
+        rows.append({"variant": v, "the study's choice": _choice(a),
+                     "on the perturbed tokens": "the same" if a == b else _choice(b),
+                     "largest |Δ val SRCC| of its trials": moved,
+                     "smallest margin of its choices": margins.get(v, float("nan"))})
+    four = {c: ".4f" for c in ("largest |Δ val SRCC| of its trials",
+                               "smallest margin of its choices")}
+    return html_table(pd.DataFrame(rows), four, notes=(
+        "perturbed tokens: the frozen upstream held channels-last (outputs equal within ~1e-6 "
+        "relative, then float16); margin: a knob's best validation SRCC minus its next best, "
+        "in the study's tuning; the variants not listed take gate_qfm's or their group's "
+        "values; validation only"))
+
+
+def stability_values(inputs: StudyInputs) -> dict[str, str]:
+    """``stability_livec_changed`` (which tuned variants' choices changed),
+    ``stability_baseline`` / ``stability_gate_qfm`` (their trials' largest move) and
+    ``stability_largest`` (the largest move, with its trial)."""
+    st = inputs.stability
+    if not st:
+        return {k: NOT_MEASURED for k in ("stability_livec_changed", "stability_baseline",
+                                          "stability_gate_qfm", "stability_largest")}
+    moved = st["largest_change_by_variant"]
+    changed = [v for v in sorted(moved) if v in st["changed_choices"]]
+    top = max((t for t in st["trials"] if t["difference"] is not None),
+              key=lambda t: abs(t["difference"]))
+    return {"stability_livec_changed": (f"{len(changed)} of {len(moved)} tuned variants ("
+                                        f"{', '.join(changed)})" if changed else
+                                        f"none of {len(moved)} tuned variants"),
+            "stability_baseline": f"{moved.get('baseline', float('nan')):.4f}",
+            "stability_gate_qfm": f"{moved.get('gate_qfm', float('nan')):.3f}",
+            "stability_largest": f"{abs(top['difference']):.3f} ({top['trial']})"}

@@ -24,7 +24,8 @@ from qfm.report.tables import Table, html_table, note
 NOT_MEASURED = "not measured yet"
 NOT_RUN = "not run yet"  # gpu_check until it runs on a GPU
 BENCHMARKS = ("step_cost_cached", "step_cost", "predict_throughput", "loader_throughput",
-              "pipeline_stages", "pipeline_stages_before", "gpu_check")
+              "cache_throughput", "tuning_stability", "pipeline_stages",
+              "pipeline_stages_before", "gpu_check")
 CPU_DEFAULT = ("step_cost_cached", "step_cost")  # claim the CPU default (predict: shipped)
 SHORT = {"tf_efficientnet_lite0": "Lite0", "deit3_small_patch16_224": "DeiT-III S"}
 LOAD_NOTE = ("load / cores: the highest 1-minute load average around the run, on the CPU "

@@ -64,6 +64,7 @@ class StudyInputs:
     whole_index: dict | None = None  # its livec_whole.json (None: never measured)
     whole_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # its current rows
     default_rule: dict | None = None  # results/study/default_rule.json (the default's regime)
+    stability: dict | None = None  # benchmarks/results/tuning_stability.json (None: not run)
 
     @property
     def fig(self) -> dict:
@@ -97,7 +98,8 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
                 head: PathLike, measured: PathLike, measured_ft: PathLike,
                 measured_wft: PathLike, clive_tokens: PathLike, coverage: PathLike,
                 architecture: PathLike, plan: PathLike = PLAN_FILE,
-                measured_whole: PathLike = "measured/livec_whole") -> StudyInputs:
+                measured_whole: PathLike = "measured/livec_whole",
+                stability: PathLike = "benchmarks/results/tuning_stability.json") -> StudyInputs:
     """Read every input of the figures notebook (its parameters, same names).
 
     Args:
@@ -110,6 +112,8 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
             twin is ``<coverage>_n5.json``; ``architecture`` may be absent).
         plan: the analysis plan (``analysis_plan.yaml``).
         measured_whole: LIVEC's whole-upstream regime (its index ``livec_whole.json``).
+        stability: the frozen LIVEC tuning rerun on float-rounding-perturbed tokens
+            (``benchmarks/tuning_stability.py``; may be absent).
     """
     raw = read_params(params)
     fig = raw["figures"]
@@ -139,7 +143,8 @@ def read_inputs(params: PathLike, study_dir: PathLike, world: PathLike, features
         measured_whole=Path(measured_whole), whole_index=whole_index,
         whole_rows=livec_report.rows_frame((whole_index or {}).get("rows", []),
                                            "livec_whole"),
-        default_rule=_optional(study_dir / "default_rule.json"))
+        default_rule=_optional(study_dir / "default_rule.json"),
+        stability=_optional(Path(stability)))
 
 
 def overview_values(inputs: StudyInputs) -> dict:

@@ -143,7 +143,8 @@ def write_tree(root: Path, livec_measured: bool = True, whole_measured: bool = F
             "measured_ft": measured_ft, "measured_wft": measured_wft,
             "clive_tokens": bench / "clive_tokens.json",
             "coverage": str(bench / "interval_coverage.json"),
-            "architecture": bench / "architecture_choices.json", "measured_whole": whole}
+            "architecture": bench / "architecture_choices.json", "measured_whole": whole,
+            "stability": bench / "tuning_stability.json"}  # absent: "not measured yet"
 
 
 @pytest.fixture(scope="module")

@@ -159,6 +159,7 @@ def test_every_glue_name_the_book_reads_from_figures_is_glued(inputs, record, tm
         "protocol_cost.gpu_values": protocol_cost.gpu_values(),
         "plan_page.plan_values": plan_page.plan_values(inputs.plan),
         "whole_views.status_values": whole_views.status_values(inputs),
+        "livec_views.stability_values": livec_views.stability_values(inputs),
     }
     assert sorted(value_calls("figures")) == sorted(values)  # each glue_all computed here
     glued = literal_glue("figures").union(*values.values())
@@ -171,6 +172,7 @@ def test_every_glue_name_the_book_reads_from_performance_is_glued():
     results = performance.load_results(ROOT / "benchmarks" / "results")
     glued = (literal_glue("performance") | set(performance.summary_values(results))
              | set(performance_predict.predict_values(results))
+             | set(performance_predict.cache_values(results))
              | set(budget.values(results["pipeline_stages_before"],
                                  results["pipeline_stages"])))
     read = glued_by_book("performance")

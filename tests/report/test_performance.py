@@ -255,3 +255,19 @@ def test_the_committed_results_make_narrow_tables_without_withheld_values():
     assert not any("withheld" in text for text in values.values())
     assert values["step_cached_verdict"] in ("met", "missed")  # the study's own step ratio
     assert values["cpu_default_model"].startswith("tf_efficientnet_lite0 at ")
+
+
+def test_cache_values_say_the_speedups_and_the_changed_choices():
+    from qfm.report.performance_predict import cache_values
+
+    assert set(cache_values({}).values()) == {"not measured yet"}
+    results = {"cache_throughput": {"caches": {
+        "tokens": {"side": 500, "speedup_channels_last": 2.7531, "max_abs_diff_relative": 1.5e-6},
+        "tail": {"side": 384, "speedup_channels_last": 1.18, "max_abs_diff_relative": 2.2e-6}}},
+        "tuning_stability": {"largest_change_by_variant": {"baseline": 0.0, "gate_qfm": 0.01,
+                                                           "full": 0.007},
+                             "changed_choices": {"gate_qfm": {}, "full": {}, "sam": {}}}}
+    v = cache_values(results)
+    assert (v["cache_tokens_speedup"], v["cache_tail_speedup"]) == ("2.75", "1.18")
+    assert v["cache_tokens_diff"] == "2e-06" and v["cache_tokens_side"] == "500"
+    assert v["stability_changed"] == "2 of 3 tuned variants (full, gate_qfm)"

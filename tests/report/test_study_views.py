@@ -136,3 +136,30 @@ def test_architecture_table_marks_the_sizes_params_uses(inputs):
     assert table["params.yaml"].tolist() == ["–", "used"]  # study.model.dim now 128
     assert table["validation"].tolist() == ["–", "best"]
 
+
+
+def test_the_tuning_stability_table_and_values(inputs):
+    import dataclasses
+
+    from qfm.report import livec_views
+
+    assert "not measured yet" in str(livec_views.stability_table(inputs))
+    assert set(livec_views.stability_values(inputs).values()) == {"not measured yet"}
+    trial = lambda v, k, x, a, b: {"trial": f"{v} {k}={x:g}", "variant": v, "knob": k,  # noqa
+                                   "value": x, "val_srcc_contiguous": a,
+                                   "val_srcc_channels_last": b, "difference": b - a}
+    st = {"trials": [trial("baseline", "train.lr", 5e-4, 0.8216, 0.8216),
+                     trial("baseline", "train.lr", 1e-3, 0.8205, 0.8205),
+                     trial("gate_qfm", "qfm.rho", 0.0125, 0.838, 0.824),
+                     trial("gate_qfm", "qfm.rho", 0.05, 0.822, 0.826)],
+          "largest_change_by_variant": {"baseline": 0.0, "gate_qfm": 0.014},
+          "chosen_contiguous": {"baseline": {"train.lr": 5e-4}, "gate_qfm": {"qfm.rho": 0.0125}},
+          "chosen_channels_last": {"baseline": {"train.lr": 5e-4}, "gate_qfm": {"qfm.rho": 0.05}},
+          "changed_choices": {"gate_qfm": {}}}
+    got = dataclasses.replace(inputs, stability=st)
+    values = livec_views.stability_values(got)
+    assert values["stability_livec_changed"] == "1 of 2 tuned variants (gate_qfm)"
+    assert values["stability_baseline"] == "0.0000" and values["stability_gate_qfm"] == "0.014"
+    assert values["stability_largest"] == "0.014 (gate_qfm qfm.rho=0.0125)"
+    html = str(livec_views.stability_table(got))
+    assert "the same" in html and "rho 0.05" in html and "0.0160" in html  # margin 0.838 - 0.822

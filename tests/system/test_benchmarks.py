@@ -202,6 +202,44 @@ def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "lt.json").read_text()) == out
 
 
+def test_cache_throughput_times_both_layouts_and_finds_equal_outputs(tmp_path, monkeypatch,
+                                                                    capsys):
+    ct = load("cache_throughput")
+    out = run_main(ct, ["--images", "2", "--rounds", "1", "--out", str(tmp_path / "ct.json")],
+                   monkeypatch, capsys)
+    assert set(out["caches"]) == {"tokens", "tail"}
+    for cache in out["caches"].values():
+        assert set(cache["images_per_s"]) == {"contiguous", "channels_last"}
+        assert cache["speedup_channels_last"] > 0 and cache["max_abs_diff_relative"] < 1e-4
+    assert json.loads((tmp_path / "ct.json").read_text()) == out
+
+
+def test_tuning_stability_compares_trials_and_names_changed_choices(monkeypatch):
+    ts = load("tuning_stability")
+
+    def tuned(srcc: dict, chosen: dict) -> dict:
+        return {"chosen": chosen, "trials": [
+            {"variant": v, "knob": k, k: x, "val_srcc": s} for (v, k, x), s in srcc.items()]}
+
+    before = tuned({("gate_qfm", "qfm.rho", 0.0125): 0.838, ("gate_qfm", "qfm.rho", 0.05): 0.822,
+                    ("baseline", "train.lr", 5e-4): 0.8216},
+                   {"gate_qfm": {"qfm.rho": 0.0125}, "baseline": {"train.lr": 5e-4}})
+    after = tuned({("gate_qfm", "qfm.rho", 0.0125): 0.824, ("gate_qfm", "qfm.rho", 0.05): 0.826,
+                   ("baseline", "train.lr", 5e-4): 0.8216},
+                  {"gate_qfm": {"qfm.rho": 0.05}, "baseline": {"train.lr": 5e-4}})
+    out = ts.compare(before, after)
+    assert out["changed_choices"] == {"gate_qfm": {"contiguous": {"qfm.rho": 0.0125},
+                                                   "channels_last": {"qfm.rho": 0.05}}}
+    assert out["largest_change_by_variant"]["baseline"] == 0.0
+    assert abs(out["largest_change_by_variant"]["gate_qfm"] - 0.014) < 1e-12
+    assert {r["trial"] for r in out["trials"]} == {"gate_qfm qfm.rho=0.0125",
+                                                  "gate_qfm qfm.rho=0.05",
+                                                  "baseline train.lr=0.0005"}
+    monkeypatch.setattr(ts.paths, "find_dataset", lambda *a, **k: None)
+    with pytest.raises(SystemExit, match="no CLIVE copy"):
+        ts.main(["--out", "-"])
+
+
 def test_analyze_memory_benchmark_runs_small(tmp_path, monkeypatch, capsys):
     out = run_main(load("analyze_memory"), ["--n", "300", "--width", "16", "--out",
                                             str(tmp_path / "m.json")], monkeypatch, capsys)
