@@ -81,7 +81,10 @@ def cmd_livec(args) -> int:
 
 def cmd_whole(args) -> int:
     from qfm.study.whole import run_whole
+    from qfm.study.whole_refit import refit_whole
 
+    if args.refit:  # the regime's candidate default model, from its split rows
+        return refit_whole(args.params, args.out, device=args.device, smoke=args.smoke) and 0
     res = run_whole(args.params, args.out, only=args.only, seeds=args.seeds,
                     max_runs=args.max_runs, device=args.device, smoke=args.smoke,
                     if_data=args.if_data, survey_only=args.survey, progress=not args.quiet)
@@ -246,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "committed rows and change nothing (the DVC stage) instead of failing")
     sp.add_argument("--survey", action="store_true", help="train nothing: rewrite the index "
                     "of current, stale and missing rows (the DVC stage)")
+    sp.add_argument("--refit", action="store_true", help="refit the best variant by validation "
+                    "on all photos (needs 5 splits' rows) → <record>/default.safetensors")
     sp.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     sp.set_defaults(func=cmd_whole)
 

@@ -22,6 +22,7 @@ rows with the reason in the message.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import re
 import subprocess
@@ -45,6 +46,16 @@ def old_tree(rev: str, folder: Path) -> Path:
     with tarfile.open(fileobj=BytesIO(blob)) as tar:
         tar.extractall(folder, filter="data")
     return folder
+
+
+def old_code(folder: Path) -> tuple[str, ...]:
+    """The fingerprint's file list (``whole_rows.CODE``) as it was in the extracted tree."""
+    tree = ast.parse((folder / "qfm" / "study" / "whole_rows.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CODE"
+                                                for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise SystemExit(f"{folder}: no CODE list in qfm/study/whole_rows.py")
 
 
 def jobs(plan: RunPlan, kind: str, out: Path) -> list[tuple[Path, object]]:
@@ -73,7 +84,8 @@ def restamp(kind: str, args, old: Path) -> int:
         stored = read_row(f)["code_fingerprint"]
         if stored == job.code:
             continue  # current already
-        (todo.append((f, job.code)) if stored == code_hash(job.params, old) else left.append(f))
+        (todo.append((f, job.code)) if stored == code_hash(job.params, old, old_code(old))
+         else left.append(f))
     if left:
         print(f"restamp: left stale (not current under {args.old_rev} either): "
               + ", ".join(f.name for f in left), file=sys.stderr)

@@ -55,6 +55,12 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
                              or meta.get("variant") != rule["variant"]):
         raise FileError(f"{head}: not the rule's choice ({rule['regime']} {rule['variant']}, "
                         f"{rule['refit']})")
+    if rule is not None and meta.get("splits") is not None:  # a refit read from split rows
+        have = next(r["splits"] for r in rule["table"] if r["regime"] == rule["regime"])
+        if len(meta["splits"]) != have:
+            raise FileError(f"{head}: refit from {len(meta['splits'])} splits' rows, the "
+                            f"{rule['regime']} regime's {rule['variant']} has {have} now: "
+                            f"{rule['build'] or 'refit it again'}")
     mcfg = from_dict(ModelConfig, meta["config"]["model"], "model")
     model = pretrained_model(mcfg)  # the ImageNet backbone
     state = model.state_dict()
@@ -62,11 +68,13 @@ def export_default(head: str | Path, out: str | Path, check_out: str | Path | No
     fit_state(model, state, str(head))
     config = meta["config"]
     pre = meta.get("preprocess")
-    if pre:  # a real data set's head: the photo's short side resized, its centre crop scored
-        config = {**config, "model": {**config["model"], "img_size": pre["short_side"]},
+    if pre:  # a real data set's model: the photo's short side resized, then its crop(s) of
+        # ``crop`` px scored (the frozen head: one crop, the whole resized photo's centre)
+        config = {**config, "model": {**config["model"],
+                                      "img_size": pre.get("crop") or pre["short_side"]},
                   "train": {**config["train"], "test_crops": pre["crops"]}}
-    keep = ("variant", "seed", "epochs", "images", "val_srcc", "val_srcc_by_variant",
-            "chosen_on", "trained_on")
+    keep = ("variant", "seed", "epochs", "images", "val_srcc", "val_srcc_by_variant", "splits",
+            "test_view", "chosen_on", "trained_on")
     sidecar = {"kind": "model", "config": config, "dataset": meta.get("dataset", "world"),
                "split": meta.get("seed", "all"), "label_scale": {"offset": 0.0, "scale": 100.0},
                "preprocess": pre, "source": {k: meta[k] for k in keep if k in meta}}

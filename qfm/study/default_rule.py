@@ -27,9 +27,10 @@ from qfm.files import FileError, read_json
 # (name, its record, its winner's refit on all photos): paths under the measured folder
 REGIMES = (("frozen", "livec/livec.json", "livec/default_head.safetensors"),
            ("last stage", "livec_finetune/finetune.json", None),
-           ("whole upstream", "livec_whole/livec_whole.json", None))
-BUILD = {"last stage": "a refit of the last-stage regime (not built yet)",
-         "whole upstream": "a refit of the whole-upstream regime on all photos (not built yet)"}
+           ("whole upstream", "livec_whole/livec_whole.json", "livec_whole/default.safetensors"))
+BUILD = {"frozen": "its head refit on all photos, which the livec stage builds",
+         "last stage": "a refit of the last-stage regime (not built yet)",
+         "whole upstream": "its refit on all photos, which `qfm whole --refit` builds"}
 MIN_SPLITS = 5  # a regime competes once its winner has this many splits
 
 
@@ -95,6 +96,8 @@ def choose(measured: str | Path, min_splits: int = MIN_SPLITS) -> dict:
     best = pool.loc[pool["val_srcc_common"].idxmax()]  # first of the ties: the earlier regime
     refit = {n: f for n, _, f in REGIMES}[best["regime"]]
     refit = str(Path(measured) / refit) if refit else None
+    if refit and not Path(refit).is_file():  # a refit the regime has, not built here yet
+        refit = None
     return {"regime": best["regime"], "variant": best["variant"],
             "val_srcc": round(float(best["val_srcc_common"]), 4), "common_splits": common,
             "refit": refit, "build": BUILD.get(best["regime"]),

@@ -37,7 +37,7 @@ from qfm.files import FileError, read_json, sha256, write_json
 # the code that shapes a row's numbers (relative to the repository): what a run executes
 CODE = ("qfm/config.py", "qfm/knobs.py", "qfm/core", "qfm/models", "qfm/losses", "qfm/data",
         "qfm/study/real.py", "qfm/study/tokens.py", "qfm/study/whole.py",
-        "qfm/study/whole_rows.py")
+        "qfm/study/whole_rows.py", "qfm/study/whole_run.py")
 TUNABLE = ("lr_backbone", "lr_head", "epochs", "crop")  # the regime's knobs a grid may choose
 RUNTIME = ("variants", "seeds", "workers", "device", "tune")  # which runs, where: no row's params
 UNUSED_TRAIN = ("dataset", "split", "epochs", "patience", "eval_every", "test_crops", "workers",
@@ -261,11 +261,10 @@ class RunPlan:
 
 
 @functools.lru_cache(maxsize=4)
-def _source_digest(root: Path) -> str:
-    """sha256 over the source files of :data:`CODE` under ``root`` (once a process: the code
-    a sitting runs is the code it loaded)."""
+def _source_digest(root: Path, code: tuple[str, ...] = CODE) -> str:
+    """sha256 over the files of ``code`` under ``root`` (once a process: it runs what it loaded)."""
     h = hashlib.sha256()
-    for item in CODE:
+    for item in code:
         p = root / item
         for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
             h.update(f.relative_to(root).as_posix().encode())
@@ -273,10 +272,12 @@ def _source_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def code_hash(params: dict, root: str | Path | None = None) -> str:
-    """sha256 over the source files of :data:`CODE` and ``params`` (not the frozen study's
-    closure: edits to code no run here executes leave these costly rows current)."""
-    h = hashlib.sha256(_source_digest(Path(root) if root else SOURCE).encode())
+def code_hash(params: dict, root: str | Path | None = None,
+              code: tuple[str, ...] = CODE) -> str:
+    """sha256 over the source files of ``code`` (:data:`CODE`; another revision's list when
+    its rows are checked) and ``params`` (not the frozen study's closure: edits to code no
+    run here executes leave these costly rows current)."""
+    h = hashlib.sha256(_source_digest(Path(root) if root else SOURCE, tuple(code)).encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()
 

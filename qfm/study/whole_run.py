@@ -145,7 +145,8 @@ def train_whole(job: Job, cfg: RunConfig, parts: dict, root: Path, device: torch
     Args:
         job: the run (variant, seed = split or tuning seed, the regime's knob values).
         cfg: its configuration (variant, frozen study's tuned values, seed).
-        parts: ``{part: table rows}`` (a tuning split has no ``test``).
+        parts: ``{part: table rows}`` (a tuning split has no ``test``; a refit on every photo
+            has ``train`` only: it trains ``epochs`` epochs and keeps the last).
         teacher: a student's teacher, (its model config, its selected weights).
         views: a student's views per training photo.
         test_views: the candidate views (one: fixed).
@@ -194,6 +195,8 @@ def train_whole(job: Job, cfg: RunConfig, parts: dict, root: Path, device: torch
                           pin_memory=device.type == "cuda")
 
     def validate(epoch: int) -> dict:
+        if "val" not in evals:  # a refit: nothing held out, the last epoch is kept
+            return {"srcc": float("nan"), "view": candidates[0].text}
         val = evals["val"]
         got = {v.text: correlations(scores(model, Seen(val, v), device, t.amp),
                                     val.mos.numpy(), logistic=False)["srcc"] for v in candidates}
@@ -205,14 +208,17 @@ def train_whole(job: Job, cfg: RunConfig, parts: dict, root: Path, device: torch
     def on_epoch(epoch, history, best, best_state):
         if progress:
             h = history[-1]
-            print(f"  {job.name} epoch {epoch + 1}/{epochs} loss {h.get('loss', np.nan):.4f} "
-                  f"val srcc {h['val']['srcc']:.4f} ({h['val']['view']})", flush=True)
+            val = f" val srcc {h['val']['srcc']:.4f} ({h['val']['view']})" if "val" in evals \
+                else ""
+            print(f"  {job.name} epoch {epoch + 1}/{epochs} loss {h.get('loss', np.nan):.4f}"
+                  f"{val}", flush=True)
 
     history, best, best_state = train_and_select(
         model, opt, objective, epochs=epochs, batches=batches, validate=validate,
         steps_per_epoch=per_epoch, device=device, clip_grad=t.clip_grad, amp=t.amp,
         lr_fn=lambda s: lr_factor(s, per_epoch, t.warmup_epochs, t.step_epochs, t.gamma),
-        patience=patience, on_epoch=on_epoch)
+        eval_every=1 if "val" in evals else epochs, patience=patience if "val" in evals else 0,
+        on_epoch=on_epoch)
     model.load_state_dict(best_state)
     view = history[best["epoch"]]["val"]["view"]
     student = teacher is not None
@@ -222,9 +228,10 @@ def train_whole(job: Job, cfg: RunConfig, parts: dict, root: Path, device: torch
            "epochs": len(history), "max_epochs": epochs, "best_epoch": best["epoch"],
            "best_is_last": best["epoch"] == epochs - 1, "stopped_early": len(history) < epochs,
            "steps": int(sum(h["steps"] for h in history)), "val_srcc": best["srcc"],
-           "val_curve": [h["val"]["srcc"] for h in history], "val_curve_by_view": curves,
+           "val_curve": [h["val"]["srcc"] for h in history if "val" in h],
+           "val_curve_by_view": curves,
            "train_images": len(train), "pseudo_images": len(data) - len(train),
-           "val_images": len(evals["val"])}
+           "val_images": len(evals["val"]) if "val" in evals else 0}
     preds = None
     if "test" in evals:
         test = evals["test"]

@@ -24,6 +24,7 @@ def _measured(tmp_path, whole=None):
     # frozen: full best over 10 splits (0.80), though gate is better on splits 0-4
     _record(m / "livec" / "livec.json", {"full": [0.80] * 10,
                                          "gate": [0.81] * 5 + [0.70] * 5})
+    (m / "livec" / "default_head.safetensors").write_bytes(b"")  # its refit, built
     _record(m / "livec_finetune" / "finetune.json", {"baseline": [0.78] * 5})
     if whole is not None:
         _record(m / "livec_whole" / "livec_whole.json", whole)
@@ -38,6 +39,9 @@ def test_each_regime_keeps_its_own_winner_and_regimes_meet_on_common_splits(tmp_
     assert table["last stage"]["variant"] == "baseline" and table["last stage"]["competes"]
     assert table["whole upstream"]["splits"] == 0 and not table["whole upstream"]["competes"]
     assert got["refit"].endswith("livec/default_head.safetensors")
+    (tmp_path / "measured" / "livec" / "default_head.safetensors").unlink()
+    got = default_rule.choose(tmp_path / "measured")
+    assert got["refit"] is None and "livec stage" in got["build"]  # not built: named
 
 
 def test_a_regime_competes_from_five_splits(tmp_path):
@@ -46,7 +50,9 @@ def test_a_regime_competes_from_five_splits(tmp_path):
     five = _measured(tmp_path, whole={"baseline": [0.9] * 5, "full": [0.85] * 5})
     got = default_rule.choose(five)
     assert (got["regime"], got["variant"], got["refit"]) == ("whole upstream", "baseline", None)
-    assert "not built yet" in got["build"]
+    assert "qfm whole --refit" in got["build"]  # its refit is not built yet
+    (five / "livec_whole" / "default.safetensors").write_bytes(b"")  # once built, it is named
+    assert default_rule.choose(five)["refit"].endswith("livec_whole/default.safetensors")
 
 
 def test_a_tie_keeps_the_earlier_cheaper_regime(tmp_path):
@@ -67,3 +73,19 @@ def test_the_default_refuses_a_head_the_rule_did_not_choose(tmp_path):
         export_default(m / "livec" / "default_head.safetensors", tmp_path / "d.safetensors",
                        rule_out=tmp_path / "rule.json", measured=m)
     assert not (tmp_path / "d.safetensors").exists() and not (tmp_path / "rule.json").exists()
+
+
+def test_a_refit_from_fewer_splits_than_the_regime_has_now_is_refused(tmp_path):
+    import torch
+
+    from qfm.core.checkpoint import save_tensors
+    from qfm.study.default_model import export_default
+
+    m = _measured(tmp_path, whole={"baseline": [0.9] * 6})
+    refit = m / "livec_whole" / "default.safetensors"
+    save_tensors({"w": torch.zeros(1)}, refit, {"variant": "baseline", "splits": [0, 1, 2, 3, 4]})
+    with pytest.raises(FileError, match="refit from 5 splits' rows, the whole upstream "
+                                        "regime's baseline has 6 now: .*qfm whole --refit"):
+        export_default(refit, tmp_path / "d.safetensors", rule_out=tmp_path / "rule.json",
+                       measured=m)
+    assert not (tmp_path / "d.safetensors").exists()

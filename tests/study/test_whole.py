@@ -10,6 +10,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -18,7 +19,7 @@ from test_real import ROOT, SHARED, clive_tree  # noqa: F401  (clive_tree: fixtu
 
 from qfm.cli import main
 from qfm.files import FileError
-from qfm.study import whole, whole_rows, whole_run
+from qfm.study import whole, whole_refit, whole_rows, whole_run
 
 TINY_MODEL = {"backbone": "test_vit", "weights": "none", "img_size": 32, "tokens": "multiscale",
               "grid": 2, "dim": 16, "heads": 2,
@@ -293,3 +294,54 @@ def test_a_killed_sitting_leaves_whole_rows_and_a_rerun_goes_on(clive_tree, tmp_
     res = whole.run_whole(params, out, progress=False)
     assert res["status"] == "measured" and len(res["rows"]) == 6 and res["ran"] == 6 - len(kept)
     assert {n: (out / "rows" / n).read_bytes() for n in kept} == kept  # not recomputed
+
+
+def test_the_row_fingerprint_covers_every_module_a_run_executes():
+    """A row's hash (``whole_rows.CODE``) covers the closure of :mod:`qfm.study.whole` but the
+    bookkeeping that writes files, paths and provenance and computes no number."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "system"))
+    from test_architecture import MODULES, closure
+
+    bookkeeping = {"qfm/__init__.py", "qfm/files.py", "qfm/paths.py", "qfm/study/__init__.py",
+                   "qfm/study/record.py"}
+    files = {MODULES[m].relative_to(ROOT).as_posix()
+             for m in closure("qfm.study.whole") | {"qfm.study.whole"}}
+    covered = lambda f: any(f == c or f.startswith(c + "/") for c in whole_rows.CODE)  # noqa
+    assert sorted(f for f in files - bookkeeping if not covered(f)) == []
+
+
+def test_the_refit_trains_the_best_variant_on_every_photo_and_ships(clive_tree, tmp_path,  # noqa: F811
+                                                                     monkeypatch, capsys):
+    """``qfm whole --refit``: the regime's best variant by mean validation SRCC, on every photo,
+    for the median best epoch + 1 of its split rows, its teacher first; then ``export_default``
+    makes it a checkpoint that ``qfm predict`` scores with."""
+    from qfm.core.checkpoint import load_tensors
+    from qfm.predict import score_files
+    from qfm.study.default_model import export_default
+
+    _home(tmp_path, monkeypatch)  # the tiny ViT's positions are fixed by its side: view = crop
+    params = _params(tmp_path, clive_tree, test_views=["whole:32", "crops:2"])
+    out = tmp_path / "whole"
+    whole.run_whole(params, out, progress=False)
+    with pytest.raises(FileError, match="has rows on 2 splits; a refit needs 5"):
+        whole_refit.refit_whole(params, out, progress=False)
+    meta = whole_refit.refit_whole(params, out, min_splits=2, progress=False)
+    rows = pd.DataFrame(json.loads((out / "livec_whole.json").read_text())["rows"])
+    means = rows.groupby("variant")["val_srcc"].mean()
+    assert meta["variant"] == means.idxmax() and meta["splits"] == [0, 1]
+    mine = rows[rows["variant"] == meta["variant"]]
+    assert meta["epochs"] == int(np.median(mine["best_epoch"])) + 1
+    assert meta["images"] == 30 and meta["test_view"] in set(mine["test_view"])
+    assert (meta["teacher"] == "refit/gate_qfm") == (meta["variant"] == "full")
+    tensors, _ = load_tensors(out / whole_refit.REFIT)
+    assert any(k.startswith("backbone.") for k in tensors)  # every weight: the upstream too
+    ship = tmp_path / "default.safetensors"
+    export_default(out / whole_refit.REFIT, ship)
+    photos = sorted(str(p) for p in (clive_tree / "Images").iterdir())[:3]
+    scores = score_files(photos, ship, workers=0, progress=False)["score"]
+    assert scores.notna().all() and scores.between(-50, 150).all()
+    # the command: the same refit, one line at the end
+    assert main(["whole", "--params", str(params), "--out", str(out), "--refit"]) == 2
+    assert "a refit needs 5" in capsys.readouterr().err
