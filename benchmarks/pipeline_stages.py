@@ -20,6 +20,8 @@ Bytes that reproduce: after ``--run``, ``git diff --exit-code dvc.lock`` in the 
 ``dvc.lock`` staged before the run) says whether ``dvc repro`` left the committed lock as it
 was; the result's ``dvc_lock`` records the answer and every stage output whose hash changed
 (``changed_outs``; ``--smoke`` changes the parameters, so there the lock is bound to change).
+Then ``dvc status`` in the copy says whether a second ``dvc repro`` would run anything
+(``second_repro``: ``idle`` and the stages still out of date).
 
 A stage runs from DVC's ``Running stage 'NAME':`` to the ``Updating lock file`` line that
 follows (else the next stage's line, else the end of the log); skipped and restored stages
@@ -231,6 +233,35 @@ def check_lock(workdir: Path, before: str | None) -> dict:
             "changed_stages": sorted(st for st in set(ea) | set(eb) if ea.get(st) != eb.get(st))}
 
 
+def dvc_env(workdir: Path, threads: int | None = None) -> dict:
+    """The stages' environment: this env's dvc, qfm, papermill first, the copy importable."""
+    bindir = Path(sys.executable).parent  # dvc, qfm, papermill, jupyter-book of this env
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=str(workdir), TQDM_DISABLE="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def check_idle(workdir: Path) -> dict:
+    """Whether a second ``dvc repro`` would run nothing: ``dvc status --json`` after the run.
+
+    Returns:
+        ``{"idle": bool | None, "out_of_date": [stage, ...]}`` (None: the status failed).
+    """
+    env = dvc_env(workdir)
+    dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
+    got = subprocess.run([dvc, "status", "--json"], cwd=workdir, env=env, capture_output=True,
+                         text=True, check=False)
+    try:
+        stale = json.loads(got.stdout or "null") if got.returncode == 0 else None
+    except json.JSONDecodeError:
+        stale = None
+    if not isinstance(stale, dict):
+        return {"idle": None, "out_of_date": [], "note": (got.stderr or "").strip()[-200:]}
+    return {"idle": not stale, "out_of_date": sorted(stale)}
+
+
 def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
               log_path: Path | None) -> tuple[list[str], int]:
     """Run ``dvc repro`` in ``workdir``, echo and time-stamp each output line.
@@ -238,11 +269,7 @@ def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
     Returns:
         (time-stamped lines, exit status).
     """
-    bindir = Path(sys.executable).parent  # dvc, qfm, papermill, jupyter-book of this env
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=str(workdir), TQDM_DISABLE="1")
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
+    env = dvc_env(workdir, threads)
     dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [f"{time.time():.3f} + dvc repro {' '.join(dvc_args)} (load {load})"]
@@ -309,6 +336,7 @@ def main() -> None:
                 before = shown.stdout if shown.returncode == 0 else None
             lines, rc = run_repro(work, args.dvc_args, args.threads or None, args.save_log)
             lock = check_lock(work, before)
+            second = check_idle(work)  # a second repro: nothing left to run
         if args.smoke:
             lock["note"] = "--smoke changes params.yaml: the lock is bound to change"
         print(f"dvc.lock {'unchanged' if lock['unchanged'] else 'changed'}"
@@ -318,7 +346,7 @@ def main() -> None:
         out.update(source="dvc repro" + (" (in place)" if args.in_place else " (fresh copy)"),
                    smoke=args.smoke, omp_num_threads=args.threads or
                    os.environ.get("OMP_NUM_THREADS"), dvc_args=args.dvc_args, exit_code=rc,
-                   dvc_lock=lock, **parse_log(lines))
+                   dvc_lock=lock, second_repro=second, **parse_log(lines))
     record.finish(out, args.out)
 
 

@@ -309,6 +309,10 @@ def summary_values(results: dict[str, dict | None]) -> dict[str, str]:
     out["pipeline_source"] = value_text(ps.get("source")) + (" (smoke)" if ps.get("smoke")
                                                              else "")
     out["pipeline_lock"] = lock_text(ps.get("dvc_lock"))
+    second = ps.get("second_repro") or {}
+    out["pipeline_second"] = (NOT_MEASURED if second.get("idle") is None else
+                              "idle, nothing left to run" if second["idle"] else
+                              f"would run {', '.join(second['out_of_date'])} again")
     measured = [r for r in results.values() if r is not None and not r.get("dry_run")]
     loads = [v for r in measured for v in (machine_load(r)[0],) if v is not None]
     cores = {_machine(r).get("cpu_cores") for r in measured if not _machine(r).get("gpu")}

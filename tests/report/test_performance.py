@@ -271,3 +271,13 @@ def test_cache_values_say_the_speedups_and_the_changed_choices():
     assert (v["cache_tokens_speedup"], v["cache_tail_speedup"]) == ("2.75", "1.18")
     assert v["cache_tokens_diff"] == "2e-06" and v["cache_tokens_side"] == "500"
     assert v["stability_changed"] == "2 of 3 tuned variants (full, gate_qfm)"
+
+
+def test_the_second_repro_reads_idle_or_names_what_it_would_run():
+    text = lambda r: perf.summary_values({"pipeline_stages": r})["pipeline_second"]  # noqa
+    assert text({"stages": []}) == "not measured yet"
+    assert text({"stages": [], "second_repro": {"idle": True, "out_of_date": []}}) == \
+        "idle, nothing left to run"
+    assert text({"stages": [], "second_repro": {"idle": False,
+                                                "out_of_date": ["book", "figures"]}}) == \
+        "would run book, figures again"

@@ -190,6 +190,27 @@ def test_pipeline_stages_checks_that_the_run_left_dvc_lock_as_committed(tmp_path
     assert moved["changed_stages"] == ["features"]
 
 
+def test_pipeline_stages_asks_whether_a_second_repro_would_run_anything(tmp_path, monkeypatch):
+    import subprocess
+
+    ps = load("pipeline_stages")
+    said = {}
+
+    def status(out: str, rc: int = 0):
+        def run(cmd, **kw):
+            said["cmd"] = cmd[1:]
+            return subprocess.CompletedProcess(cmd, rc, out, "ERROR: no dvc here")
+        return run
+
+    monkeypatch.setattr(ps.subprocess, "run", status("{}"))
+    assert ps.check_idle(tmp_path) == {"idle": True, "out_of_date": []}
+    assert said["cmd"] == ["status", "--json"]
+    monkeypatch.setattr(ps.subprocess, "run", status('{"figures": [], "book": []}'))
+    assert ps.check_idle(tmp_path) == {"idle": False, "out_of_date": ["book", "figures"]}
+    monkeypatch.setattr(ps.subprocess, "run", status("", 1))
+    assert ps.check_idle(tmp_path)["idle"] is None
+
+
 @pytest.mark.slow
 def test_loader_throughput_toy(tmp_path, monkeypatch, capsys):
     lt = load("loader_throughput")
