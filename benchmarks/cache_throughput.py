@@ -30,6 +30,8 @@ from qfm.config import read_params
 from qfm.models.tail import layout, packed
 from qfm.study.tokens import build_backbone
 
+BATCH = 8  # the caches' batch (real.extract, finetune.extract_real)
+
 
 def caches() -> tuple[tuple[str, int], ...]:
     """(cache, side in px): the LIVEC recipes of params.yaml (``livec.resize``,
@@ -37,8 +39,6 @@ def caches() -> tuple[tuple[str, int], ...]:
     raw = read_params(PARAMS)
     return (("tokens", int(raw["livec"]["resize"])),
             ("tail", int(raw["finetune"]["livec"]["resize"])))
-
-BATCH = 8  # the caches' batch (real.extract, finetune.extract_real)
 
 
 def rate(fn, x: torch.Tensor) -> tuple[float, torch.Tensor]:

@@ -233,28 +233,25 @@ def check_lock(workdir: Path, before: str | None) -> dict:
             "changed_stages": sorted(st for st in set(ea) | set(eb) if ea.get(st) != eb.get(st))}
 
 
-def dvc_env(workdir: Path, threads: int | None = None) -> dict:
-    """The stages' environment: this env's dvc, qfm, papermill first, the copy importable."""
+def dvc_env(workdir: Path, threads: int | None = None) -> tuple[str, dict]:
+    """(this env's ``dvc``, the stages' environment: this env's dvc, qfm, papermill first on
+    PATH, the copy importable)."""
     bindir = Path(sys.executable).parent  # dvc, qfm, papermill, jupyter-book of this env
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONPATH=str(workdir), TQDM_DISABLE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    return env
+    return shutil.which("dvc", path=env["PATH"]) or "dvc", env
 
 
 def check_idle(workdir: Path) -> dict:
-    """Whether a second ``dvc repro`` would run nothing: ``dvc status --json`` after the run.
-
-    Returns:
-        ``{"idle": bool | None, "out_of_date": [stage, ...]}`` (None: the status failed).
-    """
-    env = dvc_env(workdir)
-    dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
+    """Whether a second ``dvc repro`` would run nothing (``dvc status --json`` after the run):
+    ``{"idle": bool, or None where the status failed, "out_of_date": [stage, ...]}``."""
+    dvc, env = dvc_env(workdir)
     got = subprocess.run([dvc, "status", "--json"], cwd=workdir, env=env, capture_output=True,
                          text=True, check=False)
     try:
-        stale = json.loads(got.stdout or "null") if got.returncode == 0 else None
+        stale = json.loads(got.stdout) if got.returncode == 0 else None
     except json.JSONDecodeError:
         stale = None
     if not isinstance(stale, dict):
@@ -269,8 +266,7 @@ def run_repro(workdir: Path, dvc_args: list[str], threads: int | None,
     Returns:
         (time-stamped lines, exit status).
     """
-    env = dvc_env(workdir, threads)
-    dvc = shutil.which("dvc", path=env["PATH"]) or "dvc"
+    dvc, env = dvc_env(workdir, threads)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [f"{time.time():.3f} + dvc repro {' '.join(dvc_args)} (load {load})"]
     proc = subprocess.Popen([dvc, "repro", *dvc_args], cwd=workdir, env=env, text=True,

@@ -47,20 +47,18 @@ def trials(tuned: dict) -> dict[str, dict]:
 def compare(before: dict, after: dict) -> dict:
     """Trials and choices of two tunings side by side (``before``: the committed one)."""
     a, b = trials(before), trials(after)
-    rows = [{"trial": k, **(a.get(k) or b[k]), "val_srcc": None,
-             "val_srcc_contiguous": a[k]["val_srcc"] if k in a else None,
-             "val_srcc_channels_last": b[k]["val_srcc"] if k in b else None}
-            for k in sorted(set(a) | set(b))]
-    for r in rows:
-        del r["val_srcc"]
-        both = r["val_srcc_contiguous"] is not None and r["val_srcc_channels_last"] is not None
-        r["difference"] = (r["val_srcc_channels_last"] - r["val_srcc_contiguous"]) if both \
-            else None
-    by_variant = {}
+    rows = []
+    for k in sorted(set(a) | set(b)):
+        x, y = (a.get(k) or {}).get("val_srcc"), (b.get(k) or {}).get("val_srcc")
+        t = a.get(k) or b[k]
+        rows.append({"trial": k, "variant": t["variant"], "knob": t["knob"], "value": t["value"],
+                     "val_srcc_contiguous": x, "val_srcc_channels_last": y,
+                     "difference": y - x if x is not None and y is not None else None})
+    by_variant: dict[str, float] = {}
     for r in rows:
         if r["difference"] is not None:
-            v = by_variant.setdefault(r["variant"], 0.0)
-            by_variant[r["variant"]] = max(v, abs(r["difference"]))
+            by_variant[r["variant"]] = max(by_variant.get(r["variant"], 0.0),
+                                           abs(r["difference"]))
     flips = {v: {"contiguous": before["chosen"][v], "channels_last": after["chosen"].get(v)}
              for v in before["chosen"] if before["chosen"][v] != after["chosen"].get(v)}
     return {"trials": rows, "largest_change_by_variant": by_variant,

@@ -84,7 +84,9 @@ def cmd_whole(args) -> int:
     from qfm.study.whole_refit import refit_whole
 
     if args.refit:  # the regime's candidate default model, from its split rows
-        return refit_whole(args.params, args.out, device=args.device, smoke=args.smoke) and 0
+        refit_whole(args.params, args.out, device=args.device, smoke=args.smoke,
+                    progress=not args.quiet)
+        return 0
     res = run_whole(args.params, args.out, only=args.only, seeds=args.seeds,
                     max_runs=args.max_runs, device=args.device, smoke=args.smoke,
                     if_data=args.if_data, survey_only=args.survey, progress=not args.quiet)
@@ -295,9 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     sp.add_argument("--crops", type=int, default=None, help="deterministic crops per image "
                     "(default: the checkpoint's train.test_crops)")
-    sp.add_argument("--workers", type=int, default=None, help="decoding processes "
-                    "(default: none on 2 CPU cores, else half the cores, at most 4; up to 8 "
-                    "with a GPU)")
+    sp.add_argument("--workers", type=int, default=None, help="decoding processes (default: "
+                    "none on 2 CPU cores, else half the cores, at most 4; up to 8 with a GPU)")
     sp.add_argument("--runtime", default="torch", help="torch (default) | onnx: ONNX Runtime "
                     "on the CPU, exported once per checkpoint (pip install 'qfm[onnx]')")
     sp.set_defaults(func=cmd_predict)

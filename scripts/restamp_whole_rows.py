@@ -79,12 +79,12 @@ def restamp(kind: str, args, old: Path) -> int:
     raw = read_params(args.params)
     frozen = read_json(paths.measured_dir("livec") / "tune.json")["chosen"]
     plan = RunPlan(raw, section(raw), frozen, args.out, None)
-    todo, left = [], []
+    todo, left, listed = [], [], old_code(old)
     for f, job in jobs(plan, kind, args.out):
         stored = read_row(f)["code_fingerprint"]
         if stored == job.code:
             continue  # current already
-        (todo.append((f, job.code)) if stored == code_hash(job.params, old, old_code(old))
+        (todo.append((f, job.code)) if stored == code_hash(job.params, old, listed)
          else left.append(f))
     if left:
         print(f"restamp: left stale (not current under {args.old_rev} either): "

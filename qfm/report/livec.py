@@ -180,3 +180,14 @@ def status_text(st: dict) -> str:
         return ("Warning — stale: " + st["why"] + ". The numbers below are those of the "
                 "measurement described in the provenance table, not of the current code.")
     return "Current: " + st.get("why", "")
+
+
+def stability_changed(stability: dict) -> str:
+    """Which tuned variants' choices changed when the frozen LIVEC tuning was rerun on tokens of
+    the upstream held channels-last (``benchmarks/results/tuning_stability.json``), e.g.
+    ``3 of 6 tuned variants (full, gate_params, gate_qfm)``."""
+    tuned = sorted(stability.get("largest_change_by_variant") or {})
+    changed = [v for v in tuned if v in (stability.get("changed_choices") or {})]
+    if not changed:
+        return f"none of {len(tuned)} tuned variants"
+    return f"{len(changed)} of {len(tuned)} tuned variants ({', '.join(changed)})"

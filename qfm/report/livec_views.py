@@ -129,8 +129,7 @@ def _choice(chosen: dict | None) -> str:
     """A tuned variant's values, e.g. ``rho 0.0125, lambda_qfm 1, lr 0.008``."""
     if not chosen:
         return "–"
-    return ", ".join(f"{k.split('.')[-1].replace('train.', '')} {v:g}"
-                     for k, v in sorted(chosen.items()))
+    return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in sorted(chosen.items()))
 
 
 def _margins(stability: dict) -> dict[str, float]:
@@ -181,12 +180,9 @@ def stability_values(inputs: StudyInputs) -> dict[str, str]:
         return {k: NOT_MEASURED for k in ("stability_livec_changed", "stability_baseline",
                                           "stability_gate_qfm", "stability_largest")}
     moved = st["largest_change_by_variant"]
-    changed = [v for v in sorted(moved) if v in st["changed_choices"]]
     top = max((t for t in st["trials"] if t["difference"] is not None),
               key=lambda t: abs(t["difference"]))
-    return {"stability_livec_changed": (f"{len(changed)} of {len(moved)} tuned variants ("
-                                        f"{', '.join(changed)})" if changed else
-                                        f"none of {len(moved)} tuned variants"),
+    return {"stability_livec_changed": livec_report.stability_changed(st),
             "stability_baseline": f"{moved.get('baseline', float('nan')):.4f}",
             "stability_gate_qfm": f"{moved.get('gate_qfm', float('nan')):.3f}",
             "stability_largest": f"{abs(top['difference']):.3f} ({top['trial']})"}

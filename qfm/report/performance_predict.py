@@ -10,6 +10,7 @@ measured before ONNX Runtime or the worker policies were timed) reads "not measu
 
 from __future__ import annotations
 
+from qfm.report.livec import stability_changed
 from qfm.report.performance import NOT_MEASURED, lookup, ratio_table, value_text, verdict
 
 # runtime → (its name on the page, predict's images/s in the shipped entry, its RATIOS key)
@@ -133,16 +134,6 @@ def predict_values(results: dict[str, dict | None]) -> dict[str, str]:
     return out
 
 
-# the tuned variants whose choices the stability check compares (the rest inherit gate_qfm's)
-def stability_changes(stability: dict | None) -> tuple[list[str], list[str]]:
-    """(the tuned variants, those whose choice changed) in ``tuning_stability.json``: the
-    frozen LIVEC tuning rerun on tokens of the upstream held channels-last."""
-    if not stability:
-        return [], []
-    tuned = sorted(stability.get("largest_change_by_variant") or {})
-    return tuned, [v for v in tuned if v in (stability.get("changed_choices") or {})]
-
-
 def cache_values(results: dict[str, dict | None]) -> dict[str, str]:
     """The caches' layout (``cache_throughput``) and why it stays contiguous
     (``tuning_stability``): speedups of the channels-last upstream, the outputs' largest
@@ -154,8 +145,6 @@ def cache_values(results: dict[str, dict | None]) -> dict[str, str]:
         out[f"cache_{cache}_speedup"] = value_text(c.get("speedup_channels_last"))
         out[f"cache_{cache}_diff"] = value_text(c.get("max_abs_diff_relative"), ".0e")
         out[f"cache_{cache}_side"] = value_text(c.get("side"), "d")
-    tuned, changed = stability_changes(results.get("tuning_stability"))
-    out["stability_changed"] = (f"{len(changed)} of {len(tuned)} tuned variants"
-                                + (f" ({', '.join(changed)})" if changed else "")
-                                if tuned else NOT_MEASURED)
+    stability = results.get("tuning_stability")
+    out["stability_changed"] = stability_changed(stability) if stability else NOT_MEASURED
     return out

@@ -24,12 +24,13 @@ from qfm.core.checkpoint import save_tensors
 from qfm.core.inference import resolve_device
 from qfm.files import FileError, read_json
 from qfm.study import real
+from qfm.study.default_rule import MIN_SPLITS, REGIMES
 from qfm.study.whole import Sitting, write_survey
 from qfm.study.whole_rows import Job, RunPlan, parse_view, section
 from qfm.study.whole_run import SMOKE, smoke_view, train_whole
 
-MIN_SPLITS = 5  # a refit needs its variant's rows on this many splits (the default rule's)
-REFIT = "default.safetensors"  # the regime's refit on every photo, in its record
+# the regime's refit on every photo, in its record: the file the default rule looks for
+REFIT = Path(next(f for name, _, f in REGIMES if name == "whole upstream")).name
 
 
 def refit_whole(params_path: str | Path = "params.yaml", out_dir: str | Path | None = None,
@@ -80,7 +81,7 @@ def refit_whole(params_path: str | Path = "params.yaml", out_dir: str | Path | N
     photos = src.table.reset_index(drop=True)
     if smoke:
         photos = photos.sample(min(SMOKE["train"], len(photos)), random_state=0)
-    t0, fitted = time.perf_counter(), {}
+    t0 = time.perf_counter()
 
     def fit(v: str) -> tuple[Job, RunConfig, dict, str]:
         """Refit ``v`` (its teacher first): (its job, config, weights, test view)."""
@@ -89,27 +90,22 @@ def refit_whole(params_path: str | Path = "params.yaml", out_dir: str | Path | N
             raise FileError(f"{out}: {v} (a teacher) has no current split row to refit from")
         tv, teacher, tjob = plan.teacher_of(v), None, None
         if tv:
-            tjob, tcfg, tstate, _ = fitted.get(tv) or fit(tv)
+            tjob, tcfg, tstate, _ = fit(tv)
             teacher = (to_dict(tcfg.model), tstate)
         epochs = int(np.median(runs["best_epoch"])) + 1
-        counts = runs["test_view"].value_counts()
-        view = max(counts.index, key=lambda x: (counts[x], -w.test_views.index(x)
-                                                 if x in w.test_views else -len(w.test_views)))
+        chosen = list(runs["test_view"])  # the most chosen view; ties: whole.test_views' order
+        view = max(dict.fromkeys([*w.test_views, *chosen]), key=chosen.count)
         split_job = plan.job(v, 0)
-        knobs = {**split_job.knobs, "epochs": epochs}
-        job = Job(v, 0, knobs, f"refit/{v}", {**split_job.params, "teacher": tjob.params
-                                               if tjob else None, "refit": {
-                                                   "epochs": epochs, "view": view,
-                                                   "splits": sorted(runs["seed"].tolist())}},
-                  tjob)
+        refit = {"epochs": epochs, "view": view, "splits": sorted(runs["seed"].tolist())}
+        params = {**split_job.params, "teacher": tjob.params if tjob else None, "refit": refit}
+        job = Job(v, 0, {**split_job.knobs, "epochs": epochs}, f"refit/{v}", params, tjob)
         cfg = sit.config(job)
         shown = smoke_view(view) if smoke else view
         _, _, state = train_whole(job, cfg, {"train": photos}, root, dev, teacher,
                                   views=1 if smoke else w.views, test_views=[shown],
                                   patience=0, workers=w.workers, decoded=sit.decoded,
                                   progress=progress)
-        fitted[v] = (job, cfg, state, shown)
-        return fitted[v]
+        return job, cfg, state, shown
 
     job, cfg, state, view = fit(variant)
     kind, n = parse_view(view)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_book_sources import other_names, toc_files
 from test_pipeline import ROOT, dvc_yaml, smoke_pipeline, study_pages
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -96,21 +97,6 @@ def placeholders(text: str) -> list[str]:
     found += [f"withheld: {html_lib.unescape(TAGS.sub('', p))[:100]!r}"
               for p in PARAGRAPH.findall(text) if re.search(r"\bwithheld\b", p, re.I)]
     return found
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                files.append(e["file"])
-            walk(e.get("chapters"))
-            walk(e.get("sections"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return files
 
 
 # --- fast ------------------------------------------------------------------------------------
@@ -330,20 +316,6 @@ def test_no_page_shows_notebook_artefacts(html):
     assert not problems, problems
 
 
-def test_the_pages_markdown_names_each_data_set_one_way():
-    """The fast twin of the next test, on the pages' Markdown (the built pages add the glued
-    text, which only the slow test sees): LIVEC, never CLIVE or FLIVE but in the glossary's
-    aliases."""
-    for f in toc_files():
-        path = ROOT / "book" / f"{f}.md"
-        if f.startswith("measured/") or not path.is_file():
-            continue
-        text = re.sub(r"\s+", " ", path.read_text())
-        for alias in ("the FLIVE / PaQ-2-PiQ set", "the CLIVE of some papers"):
-            text = text.replace(alias, "")
-        assert "CLIVE" not in text and "FLIVE" not in text, f
-
-
 @pytest.mark.slow
 def test_one_name_per_data_set_across_pages(html):
     for f in toc_files():
@@ -353,7 +325,4 @@ def test_one_name_per_data_set_across_pages(html):
         # links to that record (its title) and the navigation are not prose
         page = re.sub(r'<a\b[^>]*href="[^"]*measured/[^"]*".*?</a>', "", page, flags=re.S)
         main = re.search(r"<main\b.*?</main>", page, re.S)
-        text = re.sub(r"\s+", " ", TAGS.sub(" ", main.group(0) if main else page))
-        for alias in ("the FLIVE / PaQ-2-PiQ set", "the CLIVE of some papers"):  # the glossary
-            text = text.replace(alias, "")
-        assert "CLIVE" not in text and "FLIVE" not in text, f
+        assert not other_names(TAGS.sub(" ", main.group(0) if main else page)), f
